@@ -1,0 +1,97 @@
+"""Builds the FastAPI app: runtime state, middleware, error handling, every domain's routers."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tenantry import __version__
+from tenantry.core import migrate, secrets
+from tenantry.core.config import Settings, get_settings
+from tenantry.core.db import Database
+from tenantry.core.errors import TenantryError, Unavailable
+from tenantry.core.http import RequestContextMiddleware, error_response, install_api_error_handlers
+from tenantry.core.logging import configure_logging
+from tenantry.core.ratelimit import make_counter
+from tenantry.core.security import Keys
+from tenantry.tenancy import auth_views, org_pages, pages, views
+from tenantry.tenancy.deps import public
+from tenantry.web import render
+
+log = logging.getLogger("tenantry.app")
+
+
+async def start_runtime(app: FastAPI, settings: Settings) -> None:
+    """Open what the app needs; refuse to start on an out-of-date shared database."""
+    secrets.configure(settings.fernet_keys)
+    db = Database(settings.resolved_database_url)
+    try:
+        await migrate.ensure_current(db.engine, auto_upgrade=settings.is_sqlite)
+    except TenantryError:
+        await db.dispose()
+        raise
+    app.state.settings = settings
+    app.state.db = db
+    app.state.keys = Keys(settings.root_key)
+    app.state.counter = make_counter(settings.redis_url)
+
+
+async def stop_runtime(app: FastAPI) -> None:
+    await app.state.counter.close()
+    await app.state.db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        configure_logging(settings.log_level, settings.log_format)
+        await start_runtime(app, settings)
+        log.info(
+            "Tenantry %s ready (%s)", __version__, "sqlite" if settings.is_sqlite else "postgresql"
+        )
+        yield
+        await stop_runtime(app)
+
+    app = FastAPI(
+        title="Tenantry",
+        version=__version__,
+        summary="Multi-tenant data and analytics platform",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_api_error_handlers(app, page_handler=pages.page_error)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(_=public()):
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request, _=public()):
+        """The metadata database answers and its schema is current."""
+        try:
+            async with request.app.state.db.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            current, head = await migrate.check_current(request.app.state.db.engine)
+        except TenantryError as exc:
+            return error_response(Unavailable(exc.detail))
+        if current != head:
+            return error_response(
+                Unavailable(f"Migrations pending ({current} → {head}); run `tenantry db upgrade`.")
+            )
+        return JSONResponse({"status": "ready", "database": "ok", "revision": current})
+
+    app.include_router(auth_views.router)
+    app.include_router(views.router)
+    render.mount_static(app)
+    app.include_router(pages.router)
+    app.include_router(org_pages.router)
+    return app

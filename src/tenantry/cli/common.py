@@ -1,0 +1,53 @@
+"""Shared CLI plumbing: settings, a database session, and errors turned into exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable
+
+import typer
+
+from tenantry.core import secrets
+from tenantry.core.config import Settings, get_settings
+from tenantry.core.db import Database
+from tenantry.core.errors import TenantryError
+
+# Exit codes scripts can trust: 0 done, 1 refused or failed (message on stderr), 2 bad usage.
+EXIT_FAILED = 1
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(EXIT_FAILED)
+
+
+def run(coro_fn: Callable) -> Callable:
+    """Run an async command, mapping Tenantry errors to exit code 1 with a clean message."""
+
+    @functools.wraps(coro_fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return asyncio.run(coro_fn(*args, **kwargs))
+        except TenantryError as exc:
+            fail(exc.detail)
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+    return wrapper
+
+
+def settings() -> Settings:
+    s = get_settings()
+    secrets.configure(s.fernet_keys)
+    return s
+
+
+async def open_db(s: Settings, *, migrate: bool = True) -> Database:
+    from tenantry.core import migrate as migrations
+
+    db = Database(s.resolved_database_url)
+    if migrate:
+        await migrations.ensure_current(db.engine, auto_upgrade=s.is_sqlite)
+    return db

@@ -1,0 +1,1 @@
+"""Shared primitives: configuration, database, errors, security, logging. Imports no domain."""

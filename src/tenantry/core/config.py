@@ -1,0 +1,158 @@
+"""Settings, read once from the environment (prefix ``TENANTRY_``) and an optional ``.env``.
+
+Every field here is documented in the README's configuration reference; a test keeps the two in sync.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TENANTRY_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(
+        default=Path(".tenantry"),
+        description="Where the embedded metadata database, keys and tenant files live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="Metadata database URL. Unset: SQLite in the data dir. "
+        "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL for shared login throttling (and later caches/queues). "
+        "Unset: in-process memory.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Root signing key (JWTs, sessions, CSRF, API-key pepper). "
+        "Unset: generated into <data_dir>/secret_key (mode 0600).",
+    )
+    encryption_keys: str | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys; the first encrypts, all decrypt. "
+        "Unset: generated into <data_dir>/encryption_keys.",
+    )
+    base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Public URL, used in invitation links."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `tenantry serve` binds to.")
+    port: int = Field(default=8000, description="Port `tenantry serve` listens on.")
+    access_token_ttl_seconds: int = Field(default=900, ge=30, description="Access JWT lifetime.")
+    refresh_token_ttl_days: int = Field(default=30, ge=1, description="Refresh token lifetime.")
+    session_ttl_hours: int = Field(default=168, ge=1, description="Web session lifetime.")
+    invitation_ttl_hours: int = Field(default=168, ge=1, description="Invitation link lifetime.")
+    cookie_secure: bool = Field(
+        default=False, description="Mark the session cookie Secure (set this behind HTTPS)."
+    )
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16, description="bcrypt cost factor.")
+    login_max_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed logins per account within the window before 429."
+    )
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed logins per client address within the window."
+    )
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="Throttling window (and lock-out length) in seconds."
+    )
+    trust_proxy_headers: bool = Field(
+        default=False,
+        description="Take the client address from X-Forwarded-For (only behind a trusted proxy).",
+    )
+    log_level: str = Field(default="INFO", description="Log level.")
+    log_format: str = Field(default="text", description="`text` or `json`.")
+    allow_signup: bool = Field(default=True, description="Allow anyone to create an account.")
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in {"text", "json"}:
+            raise ValueError("TENANTRY_LOG_FORMAT must be `text` or `json`")
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tenantry.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @cached_property
+    def root_key(self) -> bytes:
+        return (
+            self.secret_key or _read_or_create(self.data_dir / "secret_key", _new_root)
+        ).encode()
+
+    @cached_property
+    def fernet_keys(self) -> list[str]:
+        raw = self.encryption_keys or _read_or_create(
+            self.data_dir / "encryption_keys", _new_fernet
+        )
+        keys = [k.strip() for k in raw.replace("\n", ",").split(",") if k.strip()]
+        if not keys:
+            raise ValueError("TENANTRY_ENCRYPTION_KEYS is set but holds no key")
+        return keys
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people paste (postgres://, postgresql://) and pick the async driver."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+def _new_root() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _new_fernet() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def _read_or_create(path: Path, make) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # O_EXCL: two processes starting at once must not each write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace the process settings (the CLI and tests build their own)."""
+    global _settings
+    _settings = settings

@@ -1,0 +1,144 @@
+"""HTTP plumbing shared by every domain: request ids, security headers, problem-details errors."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tenantry.core.errors import TenantryError
+from tenantry.core.logging import request_id_var
+
+log = logging.getLogger("tenantry.http")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+# Pages load only their own scripts, styles and images.
+PAGE_CSP = (
+    b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    b"frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+)
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (no per-request task spawn): request id in, request id and headers out."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        rid = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        is_api = scope["path"].startswith("/api/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                headers.extend(SECURITY_HEADERS)
+                if not is_api:
+                    headers.append((b"content-security-policy", PAGE_CSP))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            request_id_var.reset(token)
+
+
+def problem_response(status: int, body: dict, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=status, headers=headers, media_type="application/problem+json"
+    )
+
+
+def error_response(exc: TenantryError) -> JSONResponse:
+    headers = {}
+    if getattr(exc, "retry_after", None):
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return problem_response(exc.status, exc.problem(), headers)
+
+
+def _field_name(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[-1] if loc else "request")
+
+
+def validation_problem(exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for err in exc.errors():
+        field = _field_name(tuple(err.get("loc", ())))
+        message = err.get("msg", "is invalid")
+        if err.get("type") == "missing":
+            message = "is required"
+        errors.append({"field": field, "message": message})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(
+        422,
+        {
+            "type": "https://tenantry.dev/problems/validation",
+            "title": "Invalid input",
+            "status": 422,
+            "detail": detail,
+            "errors": errors,
+        },
+    )
+
+
+def install_api_error_handlers(app: FastAPI, page_handler=None) -> None:
+    """Map the taxonomy to responses in exactly one place. ``page_handler`` renders HTML errors."""
+
+    def wants_html(request: Request) -> bool:
+        return page_handler is not None and not request.url.path.startswith(
+            ("/api/", "/cubejs-api/")
+        )
+
+    @app.exception_handler(TenantryError)
+    async def _tenantry(request: Request, exc: TenantryError):
+        if wants_html(request):
+            return await page_handler(request, exc)
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return validation_problem(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        titles = {404: "Not found", 405: "Method not allowed"}
+        err = TenantryError(str(exc.detail))
+        err.status, err.title = exc.status_code, titles.get(exc.status_code, "Error")
+        err.code = err.title.lower().replace(" ", "-")
+        if wants_html(request):
+            return await page_handler(request, err)
+        return error_response(err)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        err = TenantryError(
+            f"Something went wrong on our side. Quote request id {request_id_var.get()} when "
+            "reporting it."
+        )
+        if wants_html(request):
+            return await page_handler(request, err)
+        return error_response(err)

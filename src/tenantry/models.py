@@ -1,0 +1,6 @@
+"""Every domain's ORM models, imported in one place so the metadata is complete (Alembic, tests)."""
+
+from tenantry.core.db import Base
+from tenantry.tenancy import models as tenancy_models  # noqa: F401
+
+metadata = Base.metadata

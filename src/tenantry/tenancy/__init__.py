@@ -1,0 +1,1 @@
+"""Organizations, users, memberships, roles, API keys, invitations, audit log and auth flows."""

@@ -1,0 +1,87 @@
+"""Roles, permissions and API-key scopes: the written permission matrix.
+
+| permission         | viewer | editor | admin | owner | API-key scope |
+|--------------------|:------:|:------:|:-----:|:-----:|---------------|
+| org:read           |   ✓    |   ✓    |   ✓   |   ✓   | read          |
+| data:read          |   ✓    |   ✓    |   ✓   |   ✓   | read          |
+| data:write         |        |   ✓    |   ✓   |   ✓   | write         |
+| data:run           |        |   ✓    |   ✓   |   ✓   | run           |
+| members:read       |   ✓    |   ✓    |   ✓   |   ✓   | read          |
+| members:manage     |        |        |   ✓   |   ✓   | admin         |
+| api_keys:manage    |        |        |   ✓   |   ✓   | admin         |
+| secrets:manage     |        |        |   ✓   |   ✓   | admin         |
+| audit:read         |        |        |   ✓   |   ✓   | admin         |
+| org:update         |        |        |   ✓   |   ✓   | admin         |
+| org:delete         |        |        |       |   ✓   | (never)       |
+| org:transfer       |        |        |       |   ✓   | (never)       |
+
+Later capabilities add permissions (and scopes) by extending ``ROLE_PERMISSIONS`` and
+``SCOPE_PERMISSIONS`` here, so the matrix stays in one place. The README carries this table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    # Markers for routes that need no organization: everybody, or any signed-in user.
+    PUBLIC = "public"
+    AUTHENTICATED = "authenticated"
+
+    ORG_READ = "org:read"
+    ORG_UPDATE = "org:update"
+    ORG_DELETE = "org:delete"
+    ORG_TRANSFER = "org:transfer"
+    DATA_READ = "data:read"
+    DATA_WRITE = "data:write"
+    DATA_RUN = "data:run"
+    MEMBERS_READ = "members:read"
+    MEMBERS_MANAGE = "members:manage"
+    API_KEYS_MANAGE = "api_keys:manage"
+    SECRETS_MANAGE = "secrets:manage"
+    AUDIT_READ = "audit:read"
+
+
+ROLE_RANK = {"viewer": 0, "editor": 1, "admin": 2, "owner": 3}
+
+_VIEWER = {Permission.ORG_READ, Permission.DATA_READ, Permission.MEMBERS_READ}
+_EDITOR = _VIEWER | {Permission.DATA_WRITE, Permission.DATA_RUN}
+_ADMIN = _EDITOR | {
+    Permission.MEMBERS_MANAGE,
+    Permission.API_KEYS_MANAGE,
+    Permission.SECRETS_MANAGE,
+    Permission.AUDIT_READ,
+    Permission.ORG_UPDATE,
+}
+_OWNER = _ADMIN | {Permission.ORG_DELETE, Permission.ORG_TRANSFER}
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "viewer": frozenset(_VIEWER),
+    "editor": frozenset(_EDITOR),
+    "admin": frozenset(_ADMIN),
+    "owner": frozenset(_OWNER),
+}
+
+SCOPES = ("read", "write", "run", "admin")
+SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "read": frozenset(_VIEWER),
+    "write": frozenset({Permission.DATA_WRITE}),
+    "run": frozenset({Permission.DATA_RUN}),
+    "admin": frozenset(_ADMIN - _EDITOR),
+}
+
+# Roles a key holder may not exceed: scopes map to the role that holds the same permissions.
+SCOPE_MIN_ROLE = {"read": "viewer", "write": "editor", "run": "editor", "admin": "admin"}
+
+
+def role_allows(role: str, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())
+
+
+def scopes_allow(scopes: list[str], permission: Permission) -> bool:
+    return any(permission in SCOPE_PERMISSIONS.get(s, frozenset()) for s in scopes)
+
+
+def outranks(a: str, b: str) -> bool:
+    return ROLE_RANK[a] > ROLE_RANK[b]
