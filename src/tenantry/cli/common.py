@@ -6,13 +6,15 @@ import asyncio
 import functools
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 
-from tenantry.core import secrets
-from tenantry.core.config import Settings, get_settings
-from tenantry.core.db import Database
 from tenantry.core.errors import TenantryError
+
+if TYPE_CHECKING:
+    from tenantry.core.config import Settings
+    from tenantry.core.db import Database
 
 # Exit codes scripts can trust: 0 done, 1 refused or failed (message on stderr), 2 bad usage.
 EXIT_FAILED = 1
@@ -39,6 +41,10 @@ def run(coro_fn: Callable) -> Callable:
 
 
 def settings() -> Settings:
+    # Imported here: `tenantry --help` must not pay for SQLAlchemy and cryptography.
+    from tenantry.core import secrets
+    from tenantry.core.config import get_settings
+
     s = get_settings()
     secrets.configure(s.fernet_keys)
     return s
@@ -46,6 +52,7 @@ def settings() -> Settings:
 
 async def open_db(s: Settings, *, migrate: bool = True) -> Database:
     from tenantry.core import migrate as migrations
+    from tenantry.core.db import Database
 
     db = Database(s.resolved_database_url)
     if migrate:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tenantry.cli.common import open_db
-from tenantry.core.config import Settings
+
+if TYPE_CHECKING:
+    from tenantry.core.config import Settings
 
 DEMO_PASSWORD = "tenantry-demo"
 ORGS = [

@@ -7,13 +7,13 @@ import os
 import typer
 
 from tenantry.cli.common import fail, open_db, settings
-from tenantry.core import secrets
-from tenantry.core.config import get_settings, set_settings
 
 
 async def rotate(*, generate: bool, drop_old: bool) -> None:
     from cryptography.fernet import Fernet
 
+    from tenantry.core import secrets
+    from tenantry.core.config import get_settings, set_settings
     from tenantry.models import metadata
 
     s = get_settings()

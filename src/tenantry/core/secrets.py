@@ -56,7 +56,14 @@ def decrypt(token: str) -> Any:
 
 
 def rotate_token(token: str) -> str:
-    return box().rotate(token.encode()).decode()
+    try:
+        return box().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise ConfigurationError(
+            "A stored secret cannot be decrypted with any configured key, so it cannot be "
+            "re-encrypted. Put the key it was written with back into TENANTRY_ENCRYPTION_KEYS "
+            "(after the new one) and run `tenantry secrets rotate` again; nothing was changed."
+        ) from None
 
 
 class EncryptedJSON(sa.TypeDecorator):

@@ -101,7 +101,8 @@ async def _org_for_user(
 
 
 def _check(ctx: OrgContext, permission: Permission, include_deleted: bool) -> OrgContext:
-    if ctx.org.deleted_at is not None and not include_deleted:
+    if ctx.org.deleted_at is not None and not (include_deleted and ctx.can(permission)):
+        # A deleted organization exists only for those who may restore it.
         raise NotFound(f"Organization '{ctx.org.slug}' not found.")
     org_var.set(ctx.org.slug)
     ctx.require(permission)

@@ -80,6 +80,15 @@ class MyOrgOut(OrgOut):
     role: str
 
 
+class OrgAccessOut(BaseModel):
+    organization: OrgOut
+    actor_type: str
+    actor: str
+    role: str | None
+    scopes: list[str]
+    permissions: list[str]
+
+
 class MeOut(UserOut):
     organizations: list[MyOrgOut]
 

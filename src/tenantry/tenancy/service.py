@@ -151,6 +151,8 @@ async def delete_org(session: AsyncSession, *, ctx: OrgContext) -> None:
 
 
 async def restore_org(session: AsyncSession, *, ctx: OrgContext) -> Organization:
+    if ctx.org.deleted_at is None:
+        raise Conflict(f"Organization '{ctx.org.slug}' is not deleted.")
     ctx.org.deleted_at = None
     audit.record(
         session,

@@ -26,6 +26,7 @@ from tenantry.tenancy.schemas import (
     MemberOut,
     MembersPage,
     MyOrgOut,
+    OrgAccessOut,
     OrgIn,
     OrgOut,
     OrgPatch,
@@ -76,6 +77,20 @@ async def create_org(body: OrgIn, caller: Caller = authenticated(), session=Depe
 @router.get(ORG, response_model=OrgOut, tags=["organizations"])
 async def get_org(ctx: OrgContext = requires(P.ORG_READ)):
     return ctx.org
+
+
+@router.get(ORG + "/me", response_model=OrgAccessOut, tags=["organizations"])
+async def my_access(ctx: OrgContext = requires(P.ORG_READ)):
+    """What the caller (user or API key) may do in this organization."""
+    perms = [p.value for p in P if p not in (P.PUBLIC, P.AUTHENTICATED) and ctx.can(p)]
+    return OrgAccessOut(
+        organization=OrgOut.model_validate(ctx.org),
+        actor_type=ctx.caller.actor_type,
+        actor=ctx.caller.actor_label,
+        role=ctx.role,
+        scopes=list(ctx.scopes),
+        permissions=perms,
+    )
 
 
 @router.patch(ORG, response_model=OrgOut, tags=["organizations"])

@@ -1,0 +1,32 @@
+"""Health endpoints and the one error format."""
+
+from __future__ import annotations
+
+
+def test_health_and_request_ids(client):
+    r = client.get("/healthz", headers={"x-request-id": "trace-123"})
+    assert r.json() == {"status": "ok"} and r.headers["x-request-id"] == "trace-123"
+    # A hostile request id is replaced, not echoed.
+    r = client.get("/healthz", headers={"x-request-id": "<script>"})
+    assert r.headers["x-request-id"] != "<script>"
+    assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_errors_are_problem_details(client):
+    r = client.get("/api/v1/nothing-here")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    assert set(r.json()) >= {"type", "title", "status", "detail"}
+    r = client.post("/api/v1/auth/login", json={"email": "a@b.example"})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [{"field": "password", "message": "is required"}]
+    r = client.post(
+        "/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422 and "Traceback" not in r.text
+
+
+def test_openapi_is_served(client):
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/orgs/{org}/members" in spec["paths"]
+    assert client.get("/docs").status_code == 200
