@@ -24,7 +24,7 @@ STORE_FIXTURES = {"settings", "client", "world", "db_template", "postgres_url", 
 
 
 def pytest_collection_modifyitems(items):
-    # Anything that touches the metadata store or cache is a store test (re-run on PostgreSQL/Redis).
+    # Whatever touches the metadata store or cache is a store test (re-run on PostgreSQL/Redis).
     for item in items:
         if STORE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.store)

@@ -1,4 +1,4 @@
-"""The `tenantry` command, run as a real subprocess: help everywhere, exit codes scripts can trust."""
+"""The `tenantry` command as a real subprocess: help everywhere, exit codes scripts can trust."""
 
 from __future__ import annotations
 

@@ -79,9 +79,11 @@ def empty_postgres(requires_postgres):
 
 def test_out_of_date_postgres_refuses_to_start(empty_postgres, tmp_path):
     settings = make_settings(tmp_path, database_url=empty_postgres)
-    with pytest.raises(ConfigurationError, match="tenantry db upgrade"):
-        with TestClient(create_app(settings)):
-            pass
+    with (
+        pytest.raises(ConfigurationError, match="tenantry db upgrade"),
+        TestClient(create_app(settings)),
+    ):
+        pass
     # After the upgrade, it starts.
     engine = make_engine(empty_postgres)
     asyncio.run(migrate.upgrade(engine))

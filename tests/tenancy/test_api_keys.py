@@ -17,9 +17,7 @@ def _db_rows(client):
 
     return client.portal.call(go)
 
-    return (
-        client.portal.call(go) if hasattr(client, "portal") and client.portal else asyncio.run(go())
-    )
+    return client.portal.call(go)
 
 
 def test_key_is_shown_once_and_stored_as_keyed_hash(client):

@@ -1,6 +1,6 @@
 """Settings, read once from the environment (prefix ``TENANTRY_``) and an optional ``.env``.
 
-Every field here is documented in the README's configuration reference; a test keeps the two in sync.
+Every field is documented in the README's configuration reference; a test keeps them in sync.
 """
 
 from __future__ import annotations

@@ -78,5 +78,6 @@ async def ensure_current(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
         return
     raise ConfigurationError(
         f"The metadata database is at revision {current or '(empty)'} but this Tenantry needs "
-        f"{head}. Run `tenantry db upgrade` (with the same TENANTRY_DATABASE_URL), then start again."
+        f"{head}. Run `tenantry db upgrade` (with the same TENANTRY_DATABASE_URL), "
+        "then start again."
     )

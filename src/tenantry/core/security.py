@@ -73,7 +73,7 @@ def encode_jwt(key: bytes, claims: dict[str, Any], ttl: timedelta) -> str:
 
 
 def decode_jwt(key: bytes, token: str, *, typ: str) -> dict[str, Any]:
-    """Verify signature, algorithm (pinned to HS256 — `none` and others refused), expiry and type."""
+    """Verify signature, algorithm (pinned to HS256; `none` refused), expiry and token type."""
     try:
         claims = jwt.decode(
             token,

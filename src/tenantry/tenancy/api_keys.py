@@ -1,4 +1,4 @@
-"""Organization API keys: ``tny_`` prefix, shown once, stored as an HMAC-SHA256 with a server pepper.
+"""Organization API keys: ``tny_`` prefix, shown once, stored as HMAC-SHA256 with a server pepper.
 
 A keyed hash (not bcrypt) keeps each request's lookup to one indexed query; the keys are 256-bit
 random, so a slow hash adds nothing against guessing.
@@ -67,7 +67,8 @@ async def create_key(
         extra = set(scopes) - set(ctx.scopes)
         if extra:
             raise PermissionDenied(
-                f"This API key cannot create a key with scopes it lacks: {', '.join(sorted(extra))}."
+                "This API key cannot create a key with scopes it lacks: "
+                f"{', '.join(sorted(extra))}."
             )
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed.field("expires_at", "must be in the future")

@@ -1,4 +1,4 @@
-"""Accounts and credentials: sign-up, login (throttled), JWT + rotating refresh tokens, web sessions."""
+"""Accounts and credentials: sign-up, throttled login, JWTs, rotating refresh tokens, sessions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sidebar: one entry per area. Areas not yet installed show as unavailable, not as dead links."""
+"""The sidebar: one entry per area. Areas not yet installed show as unavailable, not dead links."""
 
 from __future__ import annotations
 
