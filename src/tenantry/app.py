@@ -12,13 +12,14 @@ from fastapi.responses import JSONResponse
 from tenantry import __version__
 from tenantry.core import migrate, secrets
 from tenantry.core.config import Settings, get_settings
-from tenantry.core.db import Database
+from tenantry.core.db import Database, SessionCloseMiddleware
 from tenantry.core.errors import TenantryError, Unavailable
 from tenantry.core.http import RequestContextMiddleware, error_response, install_api_error_handlers
 from tenantry.core.logging import configure_logging
 from tenantry.core.ratelimit import make_counter
-from tenantry.core.security import Keys
+from tenantry.core.security import AccessTokenVerifier, Keys
 from tenantry.tenancy import auth_views, org_pages, pages, views
+from tenantry.tenancy.authcache import AuthCache, RedisInvalidation
 from tenantry.tenancy.deps import public
 from tenantry.web import render
 
@@ -37,10 +38,18 @@ async def start_runtime(app: FastAPI, settings: Settings) -> None:
     app.state.settings = settings
     app.state.db = db
     app.state.keys = Keys(settings.root_key)
+    app.state.token_verifier = AccessTokenVerifier(app.state.keys.jwt)
     app.state.counter = make_counter(settings.redis_url)
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
+    app.state.invalidation = None
+    if settings.redis_url:
+        app.state.invalidation = RedisInvalidation(settings.redis_url)
+        await app.state.invalidation.start()
 
 
 async def stop_runtime(app: FastAPI) -> None:
+    if app.state.invalidation is not None:
+        await app.state.invalidation.stop()
     await app.state.counter.close()
     await app.state.db.dispose()
 
@@ -66,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    app.add_middleware(SessionCloseMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_api_error_handlers(app, page_handler=pages.page_error)
 

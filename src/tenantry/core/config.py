@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         default=False,
         description="Take the client address from X-Forwarded-For (only behind a trusted proxy).",
     )
+    auth_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a resolved credential may be reused without a query. Every change "
+        "to members, keys or organizations clears it at once (across replicas through Redis); "
+        "0 turns the cache off.",
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     log_format: str = Field(default="text", description="`text` or `json`.")
     allow_signup: bool = Field(default=True, description="Allow anyone to create an account.")

@@ -101,3 +101,30 @@ class Keys:
         self.csrf = derive_key(root, "csrf")
         self.api_key_pepper = derive_key(root, "api-key-pepper")
         self.invite = derive_key(root, "invitation")
+
+
+class AccessTokenVerifier:
+    """Verifies access JWTs, remembering recent verified tokens by their exact text.
+
+    The same bytes always verify the same way, so reuse is safe; expiry is still checked on
+    every call. Bounded, and cleared wholesale when full.
+    """
+
+    def __init__(self, key: bytes, max_entries: int = 20_000):
+        self.key = key
+        self.max_entries = max_entries
+        self._verified: dict[str, tuple[str, float]] = {}
+
+    def user_id(self, token: str) -> str:
+        import time
+
+        hit = self._verified.get(token)
+        if hit is not None:
+            if hit[1] > time.time():
+                return hit[0]
+            self._verified.pop(token, None)
+        claims = decode_jwt(self.key, token, typ="access")
+        if len(self._verified) >= self.max_entries:
+            self._verified.clear()
+        self._verified[token] = (claims["sub"], float(claims["exp"]))
+        return claims["sub"]

@@ -15,7 +15,8 @@ from tenantry.core.db import utcnow
 from tenantry.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.core.security import Keys, keyed_hash, random_token
-from tenantry.tenancy import audit
+from tenantry.tenancy import audit, authcache
+from tenantry.tenancy.authcache import AuthCache, KeySnap, OrgSnap
 from tenantry.tenancy.context import OrgContext
 from tenantry.tenancy.models import ApiKey, Organization
 from tenantry.tenancy.permissions import ROLE_RANK, SCOPE_MIN_ROLE, SCOPES
@@ -129,28 +130,35 @@ async def revoke_key(session: AsyncSession, *, ctx: OrgContext, key_id: str) -> 
 
 
 async def resolve_key(
-    session: AsyncSession, *, keys: Keys, secret: str
-) -> tuple[ApiKey, Organization] | None:
+    session: AsyncSession, *, keys: Keys, secret: str, cache: AuthCache | None = None
+) -> tuple[KeySnap, OrgSnap] | None:
     """The live key and its live organization, or None. Revocation is seen on the next request."""
-    row = (
-        await session.execute(
-            sa.select(ApiKey, Organization)
-            .join(Organization, Organization.id == ApiKey.org_id)
-            .where(
-                ApiKey.key_hash == keyed_hash(keys.api_key_pepper, secret),
-                ApiKey.revoked_at.is_(None),
-                Organization.deleted_at.is_(None),
+    key_hash = keyed_hash(keys.api_key_pepper, secret)
+    found = cache.get(("key", key_hash)) if cache else None
+    if found is None:
+        gen = authcache.generation()
+        row = (
+            await session.execute(
+                sa.select(ApiKey, Organization)
+                .join(Organization, Organization.id == ApiKey.org_id)
+                .where(
+                    ApiKey.key_hash == key_hash,
+                    ApiKey.revoked_at.is_(None),
+                    Organization.deleted_at.is_(None),
+                )
             )
-        )
-    ).first()
-    if row is None:
-        return None
-    key, org = row
+        ).first()
+        if row is None:
+            return None
+        found = (KeySnap.of(row[0]), OrgSnap.of(row[1]))
+        if cache:
+            cache.put(("key", key_hash), found, gen)
+    key, org = found
     now = utcnow()
     if key.expires_at is not None and key.expires_at <= now:
         return None
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        # Recorded at most once a minute; the write invalidates the cache entry it refreshes.
         await session.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         await session.commit()
-        key.last_used_at = now
     return key, org

@@ -15,7 +15,6 @@ from tenantry.core.errors import Conflict, RateLimited, Unauthenticated, Validat
 from tenantry.core.ratelimit import Counter
 from tenantry.core.security import (
     Keys,
-    decode_jwt,
     encode_jwt,
     hash_password,
     keyed_hash,
@@ -81,6 +80,7 @@ async def create_user(
 async def change_password(
     session: AsyncSession, *, settings: Settings, user: User, current: str, new: str, caller: Caller
 ) -> None:
+    user = await session.get(User, user.id)  # the caller may hold a read-only snapshot
     if not verify_password(current, user.password_hash):
         raise ValidationFailed.field("current_password", "is not your current password")
     user.password_hash = hash_password(new, settings.bcrypt_rounds)
@@ -251,10 +251,6 @@ async def revoke_all_for_user(session: AsyncSession, user_id: str) -> None:
         .values(revoked_at=utcnow())
     )
     await session.execute(sa.delete(WebSession).where(WebSession.user_id == user_id))
-
-
-def user_from_access_token(keys: Keys, token: str) -> str:
-    return decode_jwt(keys.jwt, token, typ="access")["sub"]
 
 
 # --- web sessions -------------------------------------------------------------------------

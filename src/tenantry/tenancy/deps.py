@@ -6,7 +6,6 @@ walks the app's routes and fails on any route that has none (deny by default).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,10 +13,12 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.core.config import Settings
+from tenantry.core.db import SESSION_STATE_KEY
 from tenantry.core.errors import NotFound, Unauthenticated
 from tenantry.core.logging import org_var, request_id_var
 from tenantry.core.security import Keys
-from tenantry.tenancy import api_keys, auth
+from tenantry.tenancy import api_keys, auth, authcache
+from tenantry.tenancy.authcache import AuthCache, OrgSnap, UserSnap
 from tenantry.tenancy.context import Caller, OrgContext
 from tenantry.tenancy.models import Membership, Organization, User
 from tenantry.tenancy.permissions import Permission
@@ -29,9 +30,13 @@ class LoginRequired(Unauthenticated):
     """Raised by page routes; the page error handler turns it into a redirect to /login."""
 
 
-async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db.sessionmaker() as session:
-        yield session
+async def db_session(request: Request) -> AsyncSession:
+    """One session per request, shared by every dependency; ``SessionCloseMiddleware`` closes it."""
+    state = request.scope.setdefault("state", {})
+    session = state.get(SESSION_STATE_KEY)
+    if session is None:
+        session = state[SESSION_STATE_KEY] = request.app.state.db.sessionmaker()
+    return session
 
 
 def settings_of(request: Request) -> Settings:
@@ -75,16 +80,26 @@ async def _api_user(request: Request, session: AsyncSession) -> User:
         raise Unauthenticated(
             "API keys belong to one organization; use them on /api/v1/orgs/{org}/… routes."
         )
-    user_id = auth.user_from_access_token(keys_of(request), token)
+    user_id = request.app.state.token_verifier.user_id(token)
     user = await session.get(User, user_id)
     if user is None or not user.is_active:
         raise Unauthenticated("This account is disabled or no longer exists.")
     return user
 
 
+def _cache(request: Request) -> AuthCache:
+    return request.app.state.auth_cache
+
+
 async def _org_for_user(
-    session: AsyncSession, slug: str, user_id: str, include_deleted: bool
-) -> tuple[Organization, str, User]:
+    request: Request, session: AsyncSession, slug: str, user_id: str, include_deleted: bool
+) -> tuple[OrgSnap, str, UserSnap]:
+    """One indexed query — or none when cached — for organization, role and user."""
+    cache_key = ("user", user_id, slug, include_deleted)
+    cached = _cache(request).get(cache_key)
+    if cached is not None:
+        return cached
+    gen = authcache.generation()
     stmt = (
         sa.select(Organization, Membership.role, User)
         .join(Membership, Membership.org_id == Organization.id)
@@ -97,7 +112,9 @@ async def _org_for_user(
     if row is None:
         # Not a member answers exactly like a missing organization.
         raise NotFound(f"Organization '{slug}' not found.")
-    return row[0], row[1], row[2]
+    found = (OrgSnap.of(row[0]), row[1], UserSnap.of(row[2]))
+    _cache(request).put(cache_key, found, gen)
+    return found
 
 
 def _check(ctx: OrgContext, permission: Permission, include_deleted: bool) -> OrgContext:
@@ -133,8 +150,12 @@ def requires(permission: Permission, *, include_deleted: bool = False) -> Any:
         org: str, request: Request, session: AsyncSession = Depends(db_session)
     ) -> OrgContext:
         token = _bearer(request)
-        if token and token.startswith(api_keys.KEY_PREFIX):
-            found = await api_keys.resolve_key(session, keys=keys_of(request), secret=token)
+        if not token:
+            raise Unauthenticated("Send 'Authorization: Bearer <access token or API key>'.")
+        if token.startswith(api_keys.KEY_PREFIX):
+            found = await api_keys.resolve_key(
+                session, keys=keys_of(request), secret=token, cache=_cache(request)
+            )
             if found is None:
                 raise Unauthenticated("The API key is invalid, expired or revoked.")
             key, key_org = found
@@ -143,8 +164,8 @@ def requires(permission: Permission, *, include_deleted: bool = False) -> Any:
             caller = Caller.for_key(key, client_addr(request), request_id_var.get())
             ctx = OrgContext(org=key_org, caller=caller, scopes=tuple(key.scopes))
             return _check(ctx, permission, include_deleted)
-        user = await _api_user(request, session)
-        found_org, role, user = await _org_for_user(session, org, user.id, include_deleted)
+        user_id = request.app.state.token_verifier.user_id(token)
+        found_org, role, user = await _org_for_user(request, session, org, user_id, include_deleted)
         ctx = OrgContext(org=found_org, caller=_user_caller(request, user), role=role)
         return _check(ctx, permission, include_deleted)
 
@@ -190,7 +211,7 @@ def page_requires(permission: Permission, *, include_deleted: bool = False) -> A
         user = await _page_user(request, session)
         if user is None:
             raise LoginRequired("Log in to continue.")
-        found_org, role, user = await _org_for_user(session, org, user.id, include_deleted)
+        found_org, role, user = await _org_for_user(request, session, org, user.id, include_deleted)
         ctx = OrgContext(org=found_org, caller=_user_caller(request, user), role=role)
         request.state.ctx = ctx
         return _check(ctx, permission, include_deleted)

@@ -16,6 +16,7 @@ from tenantry.tenancy.models import ROLES
 from tenantry.tenancy.pages import errors_of
 from tenantry.tenancy.permissions import SCOPES
 from tenantry.tenancy.permissions import Permission as P
+from tenantry.web import flash
 from tenantry.web.csrf import verified_form
 from tenantry.web.render import redirect, render
 
@@ -48,11 +49,13 @@ async def overview(
 async def _members_page(request, session, ctx, params, extra=None, status=200):
     rows, total = await service.list_members(session, org=ctx.org, params=params)
     invites = []
+    revealed = None
     if ctx.can(P.MEMBERS_MANAGE):
         invites, _ = await service.list_invitations(
             session, org=ctx.org, params=PageParams(size=200)
         )
-    return await org_render(
+        revealed = flash.take_revealed(request)
+    response = await org_render(
         request,
         session,
         ctx,
@@ -61,10 +64,18 @@ async def _members_page(request, session, ctx, params, extra=None, status=200):
             "page": make_page(rows, total, params),
             "invites": invites,
             "roles": ROLES,
+            "new_invite": revealed,
             **(extra or {}),
         },
         status,
     )
+    if revealed:
+        flash.forget_revealed(response, _members_path(ctx))
+    return response
+
+
+def _members_path(ctx: OrgContext) -> str:
+    return f"/o/{ctx.org.slug}/members"
 
 
 @router.get("/members")
@@ -100,9 +111,15 @@ async def invite(
             exc.status,
         )
     link = service.invitation_link(settings_of(request), token)
-    return await _members_page(
-        request, session, ctx, PageParams(), {"new_invite": inv, "invite_link": link}
-    )
+    response = redirect(_members_path(ctx))
+    revealed = {
+        "email": inv.email,
+        "role": inv.role,
+        "link": link,
+        "expires_at": inv.expires_at.strftime("%Y-%m-%d %H:%M"),
+    }
+    flash.reveal_once(response, revealed, _members_path(ctx))
+    return response
 
 
 @router.post("/members/{member_id}/role")
@@ -157,7 +174,10 @@ async def _keys_page(request, session, ctx, extra=None, status=200):
     rows, total = await api_keys.list_keys(
         session, org=ctx.org, params=params, include_revoked=True
     )
-    return await org_render(
+    revealed = flash.take_revealed(request)
+    if revealed:
+        extra = {"new_key": revealed, **(extra or {})}
+    response = await org_render(
         request,
         session,
         ctx,
@@ -165,6 +185,13 @@ async def _keys_page(request, session, ctx, extra=None, status=200):
         {"page": make_page(rows, total, params), "scopes": SCOPES, **(extra or {})},
         status,
     )
+    if revealed:
+        flash.forget_revealed(response, _keys_path(ctx))
+    return response
+
+
+def _keys_path(ctx: OrgContext) -> str:
+    return f"/o/{ctx.org.slug}/api-keys"
 
 
 @router.get("/api-keys")
@@ -214,8 +241,9 @@ async def create_key(
         return await _keys_page(
             request, session, ctx, {"errors": errors_of(exc), "values": values}, exc.status
         )
-    # Rendered, not redirected: the secret must not travel through a cookie or a URL.
-    return await _keys_page(request, session, ctx, {"new_key": key, "new_secret": secret})
+    response = redirect(_keys_path(ctx))
+    flash.reveal_once(response, {"name": key.name, "secret": secret}, _keys_path(ctx))
+    return response
 
 
 @router.post("/api-keys/{key_id}/revoke")

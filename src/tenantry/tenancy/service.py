@@ -105,10 +105,18 @@ async def list_orgs_for_user(session: AsyncSession, *, user: User, deleted: bool
     return (await session.execute(stmt)).all()
 
 
+async def _own_org(session: AsyncSession, ctx: OrgContext) -> Organization:
+    """The organization as a row of this session (``ctx.org`` is a read-only snapshot)."""
+    org = await session.get(Organization, ctx.org.id)
+    if org is None:
+        raise NotFound(f"Organization '{ctx.org.slug}' not found.")
+    return org
+
+
 async def update_org(
     session: AsyncSession, *, ctx: OrgContext, name: str | None, slug: str | None
 ) -> Organization:
-    org = ctx.org
+    org = await _own_org(session, ctx)
     before = org_view(org)
     if name is not None:
         if not name.strip():
@@ -137,34 +145,36 @@ async def update_org(
 
 
 async def delete_org(session: AsyncSession, *, ctx: OrgContext) -> None:
-    ctx.org.deleted_at = utcnow()
+    org = await _own_org(session, ctx)
+    org.deleted_at = utcnow()
     audit.record(
         session,
         caller=ctx.caller,
         action="org.delete",
         object_type="organization",
-        object_id=ctx.org.id,
-        org_id=ctx.org.id,
-        before=org_view(ctx.org),
+        object_id=org.id,
+        org_id=org.id,
+        before=org_view(org),
     )
     await session.commit()
 
 
 async def restore_org(session: AsyncSession, *, ctx: OrgContext) -> Organization:
-    if ctx.org.deleted_at is None:
-        raise Conflict(f"Organization '{ctx.org.slug}' is not deleted.")
-    ctx.org.deleted_at = None
+    org = await _own_org(session, ctx)
+    if org.deleted_at is None:
+        raise Conflict(f"Organization '{org.slug}' is not deleted.")
+    org.deleted_at = None
     audit.record(
         session,
         caller=ctx.caller,
         action="org.restore",
         object_type="organization",
-        object_id=ctx.org.id,
-        org_id=ctx.org.id,
-        after=org_view(ctx.org),
+        object_id=org.id,
+        org_id=org.id,
+        after=org_view(org),
     )
     await session.commit()
-    return ctx.org
+    return org
 
 
 # --- members ------------------------------------------------------------------------------
