@@ -48,6 +48,7 @@ COMMANDS = [
     ["db"],
     ["db", "upgrade"],
     ["db", "current"],
+    ["db", "revision"],
     ["users"],
     ["users", "create"],
     ["users", "list"],

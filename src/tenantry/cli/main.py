@@ -111,6 +111,26 @@ def db_current():
     go()
 
 
+@db_app.command("revision")
+def db_revision(
+    message: str = typer.Option(..., "--message", "-m", help="What the migration does"),
+):
+    """(Development) write a new migration from the models' difference to the database."""
+
+    @run
+    async def go():
+        from tenantry.core import migrate
+
+        db = await open_db(settings())  # brought up to date first, so only the new change shows
+        try:
+            path = await migrate.new_revision(db.engine, message)
+        finally:
+            await db.dispose()
+        typer.echo(f"Wrote {path}; review it (types, data moves) before committing.")
+
+    go()
+
+
 @users_app.command("create")
 def users_create(
     email: str = typer.Option(..., help="Email address (unique, case-insensitive)"),

@@ -81,3 +81,20 @@ async def ensure_current(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
         f"{head}. Run `tenantry db upgrade` (with the same TENANTRY_DATABASE_URL), "
         "then start again."
     )
+
+
+async def new_revision(engine: AsyncEngine, message: str) -> str:
+    """Autogenerate a migration from the difference between the models and the database."""
+    from alembic import command
+
+    cfg = alembic_config()
+    created = []
+
+    def _run(sync_conn):
+        cfg.attributes["connection"] = sync_conn
+        script = command.revision(cfg, message=message, autogenerate=True)
+        created.append(script.path)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_run)
+    return created[0]
