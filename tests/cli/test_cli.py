@@ -119,7 +119,9 @@ def test_demo_is_idempotent(settings):
         token = client.post(
             "/api/v1/auth/login", json={"email": "analyst@example.com", "password": "tenantry-demo"}
         ).json()["access_token"]
-        orgs = client.get("/api/v1/orgs", headers={"Authorization": f"Bearer {token}"}).json()
+        orgs = client.get("/api/v1/orgs", headers={"Authorization": f"Bearer {token}"}).json()[
+            "items"
+        ]
         assert sorted(o["slug"] for o in orgs) == ["acme-shop", "globex-ads"]
 
 

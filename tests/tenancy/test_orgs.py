@@ -15,7 +15,7 @@ def test_create_derives_a_slug_and_refuses_duplicates(client):
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "slug"
     r = client.post("/api/v1/orgs", json={"name": "  "}, headers=ada.h)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "name"
-    assert [o["slug"] for o in client.get("/api/v1/orgs", headers=ada.h).json()] == [
+    assert [o["slug"] for o in client.get("/api/v1/orgs", headers=ada.h).json()["items"]] == [
         "acme-shop-inc"
     ]
 
@@ -39,10 +39,13 @@ def test_soft_delete_hides_and_restore_brings_back(client, world):
     assert client.delete(f"/api/v1/orgs/{world.a}", headers=owner.h).status_code == 204
     for person in world.people.values():
         assert client.get(f"/api/v1/orgs/{world.a}", headers=person.h).status_code == 404
-    deleted = client.get("/api/v1/orgs?deleted=true", headers=owner.h).json()
+    deleted = client.get("/api/v1/orgs?deleted=true", headers=owner.h).json()["items"]
     assert [o["slug"] for o in deleted] == [world.a]
     # Only owners see it to restore; the slug stays reserved meanwhile.
-    assert client.get("/api/v1/orgs?deleted=true", headers=world.people["admin"].h).json() == []
+    assert (
+        client.get("/api/v1/orgs?deleted=true", headers=world.people["admin"].h).json()["total"]
+        == 0
+    )
     r = client.post(
         "/api/v1/orgs", json={"name": "Taken", "slug": world.a}, headers=world.b_owner.h
     )

@@ -38,13 +38,18 @@ class Page(BaseModel, Generic[T]):
     pages: int
 
 
-async def paginate(session: AsyncSession, stmt: sa.Select, params: PageParams) -> tuple[list, int]:
-    """Run ``stmt`` (already filtered and ordered) for one page; returns (rows, total)."""
+async def paginate(
+    session: AsyncSession, stmt: sa.Select, params: PageParams, *, rows: bool = False
+) -> tuple[list, int]:
+    """Run ``stmt`` (already filtered and ordered) for one page; returns (items, total).
+
+    Items are the first column's objects, or whole rows with ``rows=True``."""
     total = await session.scalar(
         sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
     )
-    rows = (await session.scalars(stmt.limit(params.size).offset(params.offset))).all()
-    return list(rows), int(total or 0)
+    page = stmt.limit(params.size).offset(params.offset)
+    result = await session.execute(page) if rows else await session.scalars(page)
+    return list(result.all()), int(total or 0)
 
 
 def make_page(items: list, total: int, params: PageParams) -> dict:

@@ -85,15 +85,7 @@ async def create_key(
     )
     session.add(key)
     await session.flush()
-    audit.record(
-        session,
-        caller=ctx.caller,
-        action="api_key.create",
-        object_type="api_key",
-        object_id=key.id,
-        org_id=ctx.org.id,
-        after=key_view(key),
-    )
+    audit.log(session, ctx, "api_key.create", "api_key", key.id, after=key_view(key))
     await session.commit()
     return key, secret
 
@@ -116,15 +108,7 @@ async def revoke_key(session: AsyncSession, *, ctx: OrgContext, key_id: str) -> 
     if key.revoked_at is not None:
         raise Conflict("This API key is already revoked.")
     key.revoked_at = utcnow()
-    audit.record(
-        session,
-        caller=ctx.caller,
-        action="api_key.revoke",
-        object_type="api_key",
-        object_id=key.id,
-        org_id=ctx.org.id,
-        before=key_view(key),
-    )
+    audit.log(session, ctx, "api_key.revoke", "api_key", key.id, before=key_view(key))
     await session.commit()
     return key
 

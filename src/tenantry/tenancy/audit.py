@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.core.secrets import redact
-from tenantry.tenancy.context import Caller
+from tenantry.tenancy.context import Caller, OrgContext
 from tenantry.tenancy.models import AuditEvent
 
 
@@ -42,6 +42,31 @@ def record(
     )
     session.add(event)
     return event
+
+
+def log(
+    session: AsyncSession,
+    ctx: OrgContext,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    secret_fields: frozenset[str] = frozenset(),
+) -> AuditEvent:
+    """``record`` for a change inside an organization, by the request's caller."""
+    return record(
+        session,
+        caller=ctx.caller,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        org_id=ctx.org.id,
+        before=before,
+        after=after,
+        secret_fields=secret_fields,
+    )
 
 
 async def list_events(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.core.errors import PermissionDenied
-from tenantry.tenancy import auth, service
+from tenantry.tenancy import auth, invitations, service
 from tenantry.tenancy.auth import Throttle
 from tenantry.tenancy.context import Caller
 from tenantry.tenancy.deps import (
@@ -144,7 +144,7 @@ async def invitation_info(
     token: str, request: Request, _=public(), session: AsyncSession = Depends(db_session)
 ):
     """What an invitation link is for (organization, email, role), if it is still valid."""
-    inv, org = await service.load_invitation(session, keys=keys_of(request), token=token)
+    inv, org = await invitations.load_invitation(session, keys=keys_of(request), token=token)
     existing = await auth.get_user_by_email(session, inv.email)
     return InvitationInfoOut(
         organization=org.name,
@@ -163,7 +163,7 @@ async def accept_invitation(
     session: AsyncSession = Depends(db_session),
 ):
     """Accept an invitation as the signed-in user (whose email must match)."""
-    org, member = await service.accept_invitation(
+    org, member = await invitations.accept_invitation(
         session, keys=keys_of(request), token=token, user=caller.user, caller=caller
     )
     return MyOrgOut(**OrgOut.model_validate(org).model_dump(), role=member.role)
@@ -180,7 +180,7 @@ async def signup_with_invitation(
     session: AsyncSession = Depends(db_session),
 ):
     """Create the invited account (email from the invitation), join the organization, sign in."""
-    inv, _org = await service.load_invitation(session, keys=keys_of(request), token=token)
+    inv, _org = await invitations.load_invitation(session, keys=keys_of(request), token=token)
     user = await auth.create_user(
         session,
         settings=settings_of(request),
@@ -189,7 +189,7 @@ async def signup_with_invitation(
         name=body.name,
     )
     caller = Caller.for_user(user, client_addr(request))
-    await service.accept_invitation(
+    await invitations.accept_invitation(
         session, keys=keys_of(request), token=token, user=user, caller=caller
     )
     return await _session_out(request, session, user)

@@ -9,7 +9,7 @@ from starlette.datastructures import FormData
 
 from tenantry.core.errors import TenantryError, ValidationFailed
 from tenantry.core.pagination import PageParams, make_page, page_params
-from tenantry.tenancy import api_keys, audit, org_secrets, service
+from tenantry.tenancy import api_keys, audit, invitations, org_secrets, service
 from tenantry.tenancy.context import OrgContext
 from tenantry.tenancy.deps import db_session, keys_of, page_requires, settings_of
 from tenantry.tenancy.models import ROLES
@@ -24,13 +24,20 @@ router = APIRouter(prefix="/o/{org}", include_in_schema=False)
 
 
 async def org_render(
-    request: Request, session, ctx: OrgContext, name: str, context=None, status=200
+    request: Request, session, ctx: OrgContext, name: str, context=None, status=200, reveal=None
 ):
+    """Render inside the shell. ``reveal=(name, path)`` shows a once-only secret set by
+    ``flash.reveal_once`` under ``name`` and forgets it, so a reload shows it no more."""
     rows = await service.list_orgs_for_user(session, user=ctx.user)
     my_orgs = [{"slug": o.slug, "name": o.name, "role": r} for o, r in rows]
-    return render(
-        request, name, {"my_orgs": my_orgs, "P": P, **(context or {})}, status_code=status
-    )
+    context = {"my_orgs": my_orgs, "P": P, **(context or {})}
+    revealed = flash.take_revealed(request) if reveal else None
+    if revealed:
+        context[reveal[0]] = revealed
+    response = render(request, name, context, status_code=status)
+    if revealed:
+        flash.forget_revealed(response, reveal[1])
+    return response
 
 
 @router.get("")
@@ -48,30 +55,16 @@ async def overview(
 
 async def _members_page(request, session, ctx, params, extra=None, status=200):
     rows, total = await service.list_members(session, org=ctx.org, params=params)
-    invites = []
-    revealed = None
-    if ctx.can(P.MEMBERS_MANAGE):
-        invites, _ = await service.list_invitations(
+    invites, manage = [], ctx.can(P.MEMBERS_MANAGE)
+    if manage:
+        invites, _ = await invitations.list_invitations(
             session, org=ctx.org, params=PageParams(size=200)
         )
-        revealed = flash.take_revealed(request)
-    response = await org_render(
-        request,
-        session,
-        ctx,
-        "members.html",
-        {
-            "page": make_page(rows, total, params),
-            "invites": invites,
-            "roles": ROLES,
-            "new_invite": revealed,
-            **(extra or {}),
-        },
-        status,
+    context = {"page": make_page(rows, total, params), "invites": invites, "roles": ROLES}
+    reveal = ("new_invite", _members_path(ctx)) if manage else None
+    return await org_render(
+        request, session, ctx, "members.html", {**context, **(extra or {})}, status, reveal
     )
-    if revealed:
-        flash.forget_revealed(response, _members_path(ctx))
-    return response
 
 
 def _members_path(ctx: OrgContext) -> str:
@@ -97,7 +90,7 @@ async def invite(
 ):
     values = {"email": str(form.get("email", "")), "role": str(form.get("role", "viewer"))}
     try:
-        inv, token = await service.create_invitation(
+        inv, token = await invitations.create_invitation(
             session, ctx=ctx, settings=settings_of(request), keys=keys_of(request), **values
         )
     except TenantryError as exc:
@@ -110,7 +103,7 @@ async def invite(
             {"errors": errors_of(exc), "values": values},
             exc.status,
         )
-    link = service.invitation_link(settings_of(request), token)
+    link = invitations.invitation_link(settings_of(request), token)
     response = redirect(_members_path(ctx))
     revealed = {
         "email": inv.email,
@@ -162,7 +155,7 @@ async def revoke_invitation(
     ctx: OrgContext = page_requires(P.MEMBERS_MANAGE),
     session=Depends(db_session),
 ):
-    await service.revoke_invitation(session, ctx=ctx, invitation_id=invitation_id)
+    await invitations.revoke_invitation(session, ctx=ctx, invitation_id=invitation_id)
     return redirect(f"/o/{ctx.org.slug}/members", request, "Invitation revoked.")
 
 
@@ -174,20 +167,9 @@ async def _keys_page(request, session, ctx, extra=None, status=200):
     rows, total = await api_keys.list_keys(
         session, org=ctx.org, params=params, include_revoked=True
     )
-    revealed = flash.take_revealed(request)
-    if revealed:
-        extra = {"new_key": revealed, **(extra or {})}
-    response = await org_render(
-        request,
-        session,
-        ctx,
-        "api_keys.html",
-        {"page": make_page(rows, total, params), "scopes": SCOPES, **(extra or {})},
-        status,
-    )
-    if revealed:
-        flash.forget_revealed(response, _keys_path(ctx))
-    return response
+    context = {"page": make_page(rows, total, params), "scopes": SCOPES, **(extra or {})}
+    reveal = ("new_key", _keys_path(ctx))
+    return await org_render(request, session, ctx, "api_keys.html", context, status, reveal)
 
 
 def _keys_path(ctx: OrgContext) -> str:

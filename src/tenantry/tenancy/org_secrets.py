@@ -49,13 +49,12 @@ async def set_secret(
     existing.value = value
     existing.description = description.strip()
     await session.flush()
-    audit.record(
+    audit.log(
         session,
-        caller=ctx.caller,
-        action=action,
-        object_type="secret",
-        object_id=existing.id,
-        org_id=ctx.org.id,
+        ctx,
+        action,
+        "secret",
+        existing.id,
         after={"name": name, "description": existing.description, "value": value},
         secret_fields=frozenset({"value"}),
     )
@@ -74,15 +73,7 @@ async def delete_secret(session: AsyncSession, *, ctx: OrgContext, secret_id: st
     )
     if s is None:
         raise NotFound(f"Secret '{secret_id}' not found in this organization.")
-    audit.record(
-        session,
-        caller=ctx.caller,
-        action="secret.delete",
-        object_type="secret",
-        object_id=s.id,
-        org_id=ctx.org.id,
-        before={"name": s.name},
-    )
+    audit.log(session, ctx, "secret.delete", "secret", s.id, before={"name": s.name})
     await session.delete(s)
     await session.commit()
 

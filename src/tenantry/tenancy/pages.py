@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from tenantry.core.errors import Conflict, NotFound, TenantryError
-from tenantry.tenancy import auth, service
+from tenantry.tenancy import auth, invitations, service
 from tenantry.tenancy.auth_views import throttle_of
 from tenantry.tenancy.context import Caller
 from tenantry.tenancy.deps import (
@@ -249,7 +249,7 @@ async def invite_page(
     token: str, request: Request, caller: Caller | None = page_public(), session=Depends(db_session)
 ):
     try:
-        inv, org = await service.load_invitation(session, keys=keys_of(request), token=token)
+        inv, org = await invitations.load_invitation(session, keys=keys_of(request), token=token)
     except (NotFound, Conflict) as exc:
         return render(request, "invite.html", {"problem": exc.detail}, status_code=exc.status)
     exists = await auth.get_user_by_email(session, inv.email) is not None
@@ -269,7 +269,7 @@ async def invite_accept(
     session=Depends(db_session),
 ):
     try:
-        org, _m = await service.accept_invitation(
+        org, _m = await invitations.accept_invitation(
             session, keys=keys_of(request), token=token, user=caller.user, caller=caller
         )
     except TenantryError as exc:
@@ -286,7 +286,7 @@ async def invite_signup(
     session=Depends(db_session),
 ):
     try:
-        inv, org = await service.load_invitation(session, keys=keys_of(request), token=token)
+        inv, org = await invitations.load_invitation(session, keys=keys_of(request), token=token)
     except TenantryError as exc:
         return render(request, "invite.html", {"problem": exc.detail}, status_code=exc.status)
     name = str(form.get("name", ""))
@@ -299,7 +299,7 @@ async def invite_signup(
             name=name,
         )
         caller = Caller.for_user(user, client_addr(request))
-        await service.accept_invitation(
+        await invitations.accept_invitation(
             session, keys=keys_of(request), token=token, user=user, caller=caller
         )
     except TenantryError as exc:

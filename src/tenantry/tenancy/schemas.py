@@ -214,3 +214,7 @@ class SecretsPage(PageOut):
 
 class AuditPage(PageOut):
     items: list[AuditEventOut]
+
+
+class MyOrgsPage(PageOut):
+    items: list[MyOrgOut]

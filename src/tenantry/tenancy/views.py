@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.core.pagination import PageParams, make_page, page_params
-from tenantry.tenancy import api_keys, audit, org_secrets, service
+from tenantry.tenancy import api_keys, audit, invitations, org_secrets, service
 from tenantry.tenancy.context import Caller, OrgContext
 from tenantry.tenancy.deps import authenticated, db_session, keys_of, requires, settings_of
 from tenantry.tenancy.permissions import Permission as P
@@ -26,6 +26,7 @@ from tenantry.tenancy.schemas import (
     MemberOut,
     MembersPage,
     MyOrgOut,
+    MyOrgsPage,
     OrgAccessOut,
     OrgIn,
     OrgOut,
@@ -55,14 +56,19 @@ def member_out(m) -> MemberOut:
 # --- organizations ------------------------------------------------------------------------
 
 
-@router.get("/orgs", response_model=list[MyOrgOut], tags=["organizations"])
+@router.get("/orgs", response_model=MyOrgsPage, tags=["organizations"])
 async def list_orgs(
     deleted: bool = Query(False, description="List deleted organizations you own (to restore)"),
     caller: Caller = authenticated(),
+    params: PageParams = Depends(page_params),
     session: AsyncSession = Depends(db_session),
 ):
-    rows = await service.list_orgs_for_user(session, user=caller.user, deleted=deleted)
-    return [MyOrgOut(**OrgOut.model_validate(o).model_dump(), role=r) for o, r in rows]
+    """Your organizations and your role in each."""
+    rows, total = await service.list_orgs_for_user(
+        session, user=caller.user, deleted=deleted, params=params
+    )
+    items = [MyOrgOut(**OrgOut.model_validate(o).model_dump(), role=r) for o, r in rows]
+    return make_page(items, total, params)
 
 
 @router.post("/orgs", status_code=201, response_model=MyOrgOut, tags=["organizations"])
@@ -172,7 +178,7 @@ async def list_invitations(
     params: PageParams = Depends(page_params),
     session=Depends(db_session),
 ):
-    rows, total = await service.list_invitations(session, org=ctx.org, params=params)
+    rows, total = await invitations.list_invitations(session, org=ctx.org, params=params)
     return make_page([InvitationOut.model_validate(i) for i in rows], total, params)
 
 
@@ -186,7 +192,7 @@ async def invite(
     session=Depends(db_session),
 ):
     """Invite an email with a role. The response carries the single-use link to send them."""
-    inv, token = await service.create_invitation(
+    inv, token = await invitations.create_invitation(
         session,
         ctx=ctx,
         settings=settings_of(request),
@@ -196,7 +202,7 @@ async def invite(
     )
     return InvitationCreatedOut(
         **InvitationOut.model_validate(inv).model_dump(),
-        link=service.invitation_link(settings_of(request), token),
+        link=invitations.invitation_link(settings_of(request), token),
     )
 
 
@@ -204,7 +210,7 @@ async def invite(
 async def revoke_invitation(
     invitation_id: str, ctx: OrgContext = requires(P.MEMBERS_MANAGE), session=Depends(db_session)
 ):
-    await service.revoke_invitation(session, ctx=ctx, invitation_id=invitation_id)
+    await invitations.revoke_invitation(session, ctx=ctx, invitation_id=invitation_id)
     return Response(status_code=204)
 
 
