@@ -8,7 +8,7 @@ import jwt
 import sqlalchemy as sa
 
 from tenantry.tenancy.models import Invitation
-from tests.helpers import PASSWORD, create_org, invite_token, member_id, signup
+from tests.helpers import PASSWORD, api_key, create_org, invite_token, member_id, signup
 
 
 def test_invitation_for_a_new_user(client):
@@ -193,3 +193,100 @@ def test_members_list_is_paginated(client, world):
     )
     r = client.get(f"/api/v1/orgs/{world.a}/members?size=1000", headers=owner.h)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "size"
+
+
+def test_removed_members_keys_and_invitations_are_revoked(client, world):
+    owner, admin = world.people["owner"], world.people["admin"]
+    key = api_key(client, admin, world.a, ["read", "admin"])
+    h = {"Authorization": f"Bearer {key['key']}"}
+    token = invite_token(client, admin, world.a, "friend@a.example", "admin")
+    admin_id = member_id(client, owner, world.a, "admin@a.example")
+    assert (
+        client.delete(f"/api/v1/orgs/{world.a}/members/{admin_id}", headers=owner.h).status_code
+        == 204
+    )
+    # The key stops at once, so it cannot be used to invite its maker back…
+    assert client.get(f"/api/v1/orgs/{world.a}/members", headers=h).status_code == 401
+    # …and the invitation they sent is void.
+    r = client.post(f"/api/v1/invitations/{token}/signup", json={"password": PASSWORD})
+    assert r.status_code == 409 and "revoked" in r.json()["detail"]
+    reasons = client.get(
+        f"/api/v1/orgs/{world.a}/audit?action=api_key.revoke", headers=owner.h
+    ).json()
+    assert reasons["items"][0]["after"] == {"reason": "member removed"}
+
+
+def test_demotion_revokes_only_what_the_new_role_cannot_grant(client, world):
+    owner, admin = world.people["owner"], world.people["admin"]
+    admin_key = api_key(client, admin, world.a, ["read", "admin"], name="adminish")
+    read_key = api_key(client, admin, world.a, ["read", "run"], name="reader")
+    token = invite_token(client, admin, world.a, "friend@a.example", "viewer")
+    admin_id = member_id(client, owner, world.a, "admin@a.example")
+    r = client.patch(
+        f"/api/v1/orgs/{world.a}/members/{admin_id}", json={"role": "editor"}, headers=owner.h
+    )
+    assert r.status_code == 200
+    org = f"/api/v1/orgs/{world.a}"
+    assert (
+        client.get(org, headers={"Authorization": f"Bearer {admin_key['key']}"}).status_code == 401
+    )
+    assert (
+        client.get(org, headers={"Authorization": f"Bearer {read_key['key']}"}).status_code == 200
+    )
+    # An editor no longer manages members, so their pending invitation is withdrawn.
+    assert client.get(f"/api/v1/invitations/{token}").status_code == 409
+
+
+def test_owner_who_transfers_loses_owner_invitations(client, world):
+    owner = world.people["owner"]
+    token = invite_token(client, owner, world.a, "second-owner@a.example", "owner")
+    kept = invite_token(client, owner, world.a, "helper@a.example", "admin")
+    editor_id = member_id(client, owner, world.a, "editor@a.example")
+    client.post(f"/api/v1/orgs/{world.a}/transfer", json={"member_id": editor_id}, headers=owner.h)
+    assert client.get(f"/api/v1/invitations/{token}").status_code == 409
+    assert client.get(f"/api/v1/invitations/{kept}").status_code == 200
+
+
+def test_two_owners_leaving_at_once_leave_one(client, world, settings):
+    """Two replicas, each pausing between counting owners and removing one: the org keeps one."""
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from tenantry.app import create_app
+
+    owner, admin = world.people["owner"], world.people["admin"]
+    admin_id = member_id(client, owner, world.a, "admin@a.example")
+    client.patch(
+        f"/api/v1/orgs/{world.a}/members/{admin_id}", json={"role": "owner"}, headers=owner.h
+    )
+    owner_id = member_id(client, owner, world.a, "owner@a.example")
+
+    def pause_after_owner_count(conn, cursor, statement, *args):
+        if "count(*)" in statement and "memberships" in statement:
+            time.sleep(0.4)  # widen the window between the check and the write
+
+    codes = []
+
+    def leave(person, mid):
+        with TestClient(create_app(settings)) as replica:
+            event.listen(
+                replica.app.state.db.engine.sync_engine,
+                "after_cursor_execute",
+                pause_after_owner_count,
+            )
+            r = replica.delete(f"/api/v1/orgs/{world.a}/members/{mid}", headers=person.h)
+            codes.append(r.status_code)
+
+    threads = [
+        threading.Thread(target=leave, args=a) for a in ((owner, owner_id), (admin, admin_id))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(codes) == [204, 409], codes
+    members = client.get(f"/api/v1/orgs/{world.a}/members", headers=world.people["viewer"].h).json()
+    assert [m["role"] for m in members["items"]].count("owner") == 1

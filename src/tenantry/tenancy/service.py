@@ -15,7 +15,7 @@ from tenantry.core.errors import (
     ValidationFailed,
 )
 from tenantry.core.pagination import PageParams, paginate
-from tenantry.tenancy import audit
+from tenantry.tenancy import audit, grants
 from tenantry.tenancy.context import Caller, OrgContext
 from tenantry.tenancy.models import ROLES, Membership, Organization, User
 from tenantry.tenancy.permissions import ROLE_RANK, Permission
@@ -176,10 +176,27 @@ async def get_member(session: AsyncSession, *, org: Organization, member_id: str
     return m
 
 
+async def _lock_org(session: AsyncSession, org_id: str) -> None:
+    """Serialize owner-changing operations of one organization (a row lock on PostgreSQL, the
+    write lock on SQLite), so two owners leaving at once cannot leave none."""
+    await session.execute(
+        sa.update(Organization).where(Organization.id == org_id).values(updated_at=utcnow())
+    )
+
+
 async def _owner_count(session: AsyncSession, org_id: str) -> int:
     return await session.scalar(
         sa.select(sa.func.count()).where(Membership.org_id == org_id, Membership.role == "owner")
     )
+
+
+async def _ensure_not_last_owner(session: AsyncSession, member: Membership, message: str) -> None:
+    if member.role != "owner":
+        return
+    await _lock_org(session, member.org_id)
+    await session.refresh(member)  # re-read under the lock
+    if member.role == "owner" and await _owner_count(session, member.org_id) <= 1:
+        raise Conflict(message)
 
 
 def check_can_manage(ctx: OrgContext, target_role: str, new_role: str | None = None) -> None:
@@ -196,8 +213,12 @@ async def change_role(
     validate_role(role)
     member = await get_member(session, org=ctx.org, member_id=member_id)
     check_can_manage(ctx, member.role, role)
-    if member.role == "owner" and role != "owner" and await _owner_count(session, ctx.org.id) <= 1:
-        raise Conflict("This is the organization's last owner; make another member an owner first.")
+    if role != "owner":
+        await _ensure_not_last_owner(
+            session,
+            member,
+            "This is the organization's last owner; make another member an owner first.",
+        )
     before = {"role": member.role, "email": member.user.email}
     member.role = role
     audit.log(
@@ -209,6 +230,8 @@ async def change_role(
         before=before,
         after={"role": role, "email": member.user.email},
     )
+    if ROLE_RANK[role] < ROLE_RANK[before["role"]]:
+        await grants.withdraw(session, ctx=ctx, user_id=member.user_id, new_role=role)
     await session.commit()
     return member
 
@@ -219,10 +242,11 @@ async def remove_member(session: AsyncSession, *, ctx: OrgContext, member_id: st
     if not leaving_self:
         ctx.require(Permission.MEMBERS_MANAGE)
         check_can_manage(ctx, member.role)
-    if member.role == "owner" and await _owner_count(session, ctx.org.id) <= 1:
-        raise Conflict(
-            "This is the organization's last owner; transfer ownership or delete the organization."
-        )
+    await _ensure_not_last_owner(
+        session,
+        member,
+        "This is the organization's last owner; transfer ownership or delete the organization.",
+    )
     audit.log(
         session,
         ctx,
@@ -231,6 +255,7 @@ async def remove_member(session: AsyncSession, *, ctx: OrgContext, member_id: st
         member.id,
         before={"email": member.user.email, "role": member.role},
     )
+    await grants.withdraw(session, ctx=ctx, user_id=member.user_id, new_role=None)
     await session.delete(member)
     await session.commit()
 
@@ -250,6 +275,7 @@ async def transfer_ownership(
     if target.id == me.id:
         raise ValidationFailed.field("member_id", "is you; choose another member")
     target.role, me.role = "owner", "admin"
+    await grants.withdraw(session, ctx=ctx, user_id=me.user_id, new_role="admin")
     audit.log(
         session,
         ctx,
