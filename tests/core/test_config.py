@@ -34,3 +34,26 @@ def test_database_urls_people_paste_are_accepted():
     assert normalize_database_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
     assert normalize_database_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
     assert normalize_database_url("sqlite:////tmp/x.db") == "sqlite+aiosqlite:////tmp/x.db"
+
+
+def test_empty_or_short_keys_are_refused(tmp_path):
+    import pytest
+    from pydantic import ValidationError
+
+    (tmp_path / "secret_key").write_text("\n")
+    with pytest.raises(ValueError, match="is empty"):
+        _ = Settings(_env_file=None, data_dir=tmp_path).root_key
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(_env_file=None, data_dir=tmp_path, secret_key="short")
+
+
+def test_concurrent_first_starts_agree_on_one_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(_):
+        return Settings(_env_file=None, data_dir=tmp_path).root_key
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(read, range(16)))
+    assert len(keys) == 1 and len(next(iter(keys))) >= 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]

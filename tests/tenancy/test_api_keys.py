@@ -144,3 +144,18 @@ def test_keys_die_with_their_organization(client):
         ).status_code
         == 401
     )
+
+
+def test_naive_expiry_is_taken_as_utc(client):
+    ada = signup(client, "ada@example.com")
+    create_org(client, ada, "Acme")
+    r = client.post(
+        "/api/v1/orgs/acme/api-keys",
+        json={"name": "k", "scopes": ["read"], "expires_at": "2999-01-01T00:00:00"},
+        headers=ada.h,
+    )
+    assert r.status_code == 201 and r.json()["expires_at"].startswith("2999-01-01T00:00:00")
+    r = client.get(
+        "/api/v1/orgs/acme/audit?since=2000-01-01T00:00:00&until=2999-01-01T00:00:00", headers=ada.h
+    )
+    assert r.status_code == 200 and r.json()["total"] >= 2

@@ -54,6 +54,16 @@ def test_password_bounds_have_clear_errors(client, password, needle):
     )
 
 
+def test_missing_accounts_cost_a_full_bcrypt_check(settings):
+    from tenantry.core.security import _dummy_hash
+
+    # The comparison hash for unknown emails has the configured cost, like real ones.
+    assert _dummy_hash(settings.bcrypt_rounds).startswith(
+        f"$2b${settings.bcrypt_rounds:02d}$".encode()
+    )
+    assert _dummy_hash(12).startswith(b"$2b$12$")
+
+
 def test_72_byte_password_is_accepted(client):
     signup(client, "ada@example.com", password="x" * 72)
     r = client.post("/api/v1/auth/login", json={"email": "ada@example.com", "password": "x" * 72})

@@ -29,6 +29,11 @@ def test_rename_and_change_slug(client):
     assert r.status_code == 200 and r.json()["slug"] == "acme-ltd"
     assert client.get("/api/v1/orgs/acme", headers=ada.h).status_code == 404
     assert client.get("/api/v1/orgs/acme-ltd", headers=ada.h).json()["name"] == "Acme Ltd"
+    # Its own slug in another case is not "taken".
+    r = client.patch("/api/v1/orgs/acme-ltd", json={"slug": " ACME-LTD "}, headers=ada.h)
+    assert r.status_code == 200 and r.json()["slug"] == "acme-ltd"
+    r = client.patch("/api/v1/orgs/acme-ltd", json={"name": "x" * 201}, headers=ada.h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "name"
 
 
 def test_soft_delete_hides_and_restore_brings_back(client, world):

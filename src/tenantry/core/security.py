@@ -37,16 +37,22 @@ def hash_password(password: str, rounds: int) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=rounds)).decode()
 
 
-def verify_password(password: str, hashed: str | None) -> bool:
+def verify_password(password: str, hashed: str | None, rounds: int = 12) -> bool:
     raw = password.encode()
     if hashed is None or len(raw) > PASSWORD_MAX_BYTES:
-        # Spend comparable time so a missing account is not distinguishable by timing.
-        bcrypt.checkpw(b"x", _DUMMY_HASH)
+        # Spend the same time as a real check, so a missing account does not show by timing.
+        bcrypt.checkpw(b"x", _dummy_hash(rounds))
         return False
     return bcrypt.checkpw(raw, hashed.encode())
 
 
-_DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(rounds=4))
+_DUMMY_HASHES: dict[int, bytes] = {}
+
+
+def _dummy_hash(rounds: int) -> bytes:
+    if rounds not in _DUMMY_HASHES:
+        _DUMMY_HASHES[rounds] = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(rounds=rounds))
+    return _DUMMY_HASHES[rounds]
 
 
 def derive_key(root: bytes, purpose: str) -> bytes:

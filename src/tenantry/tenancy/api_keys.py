@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.core.db import utcnow
+from tenantry.core.db import as_utc, utcnow
 from tenantry.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.core.security import Keys, keyed_hash, random_token
@@ -71,6 +71,7 @@ async def create_key(
                 "This API key cannot create a key with scopes it lacks: "
                 f"{', '.join(sorted(extra))}."
             )
+    expires_at = as_utc(expires_at)
     if expires_at is not None and expires_at <= utcnow():
         raise ValidationFailed.field("expires_at", "must be in the future")
     secret = random_token(KEY_PREFIX)

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.core.db import as_utc
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.core.secrets import redact
 from tenantry.tenancy.context import Caller, OrgContext
@@ -69,6 +70,10 @@ def log(
     )
 
 
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 async def list_events(
     session: AsyncSession,
     *,
@@ -85,19 +90,25 @@ async def list_events(
     if action:
         # "member" matches member.role_change, member.remove, …
         stmt = stmt.where(
-            sa.or_(AuditEvent.action == action, AuditEvent.action.startswith(action + "."))
+            sa.or_(
+                AuditEvent.action == action,
+                AuditEvent.action.startswith(action + ".", autoescape=True),
+            )
         )
     if actor:
         stmt = stmt.where(
-            sa.or_(AuditEvent.actor_id == actor, AuditEvent.actor_label.ilike(f"%{actor}%"))
+            sa.or_(
+                AuditEvent.actor_id == actor,
+                AuditEvent.actor_label.ilike(f"%{_like_escape(actor)}%", escape="\\"),
+            )
         )
     if object_type:
         stmt = stmt.where(AuditEvent.object_type == object_type)
     if object_id:
         stmt = stmt.where(AuditEvent.object_id == object_id)
     if since:
-        stmt = stmt.where(AuditEvent.created_at >= since)
+        stmt = stmt.where(AuditEvent.created_at >= as_utc(since))
     if until:
-        stmt = stmt.where(AuditEvent.created_at < until)
+        stmt = stmt.where(AuditEvent.created_at < as_utc(until))
     stmt = stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
     return await paginate(session, stmt, params)

@@ -133,7 +133,9 @@ async def authenticate(
 ) -> User:
     await throttle.check(email, client_addr)
     user = await get_user_by_email(session, email)
-    ok = verify_password(password, user.password_hash if user else None)
+    ok = verify_password(
+        password, user.password_hash if user else None, throttle.settings.bcrypt_rounds
+    )
     if not ok or user is None or not user.is_active:
         await throttle.failed(email, client_addr)
         raise Unauthenticated("Email or password is incorrect.")

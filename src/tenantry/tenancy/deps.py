@@ -51,7 +51,9 @@ def client_addr(request: Request) -> str | None:
     if request.app.state.settings.trust_proxy_headers:
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
+            # The rightmost entry was added by the proxy we trust; the ones left of it are
+            # whatever the client claimed.
+            return forwarded.split(",")[-1].strip()[:64] or None
     return request.client.host if request.client else None
 
 

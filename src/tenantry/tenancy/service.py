@@ -41,6 +41,15 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
+def validate_name(name: str, field: str = "name", limit: int = 200) -> str:
+    name = name.strip()
+    if not name:
+        raise ValidationFailed.field(field, "is required")
+    if len(name) > limit:
+        raise ValidationFailed.field(field, f"is {len(name)} characters long; the limit is {limit}")
+    return name
+
+
 def validate_role(role: str, field: str = "role") -> str:
     if role not in ROLES:
         raise ValidationFailed.field(
@@ -59,9 +68,7 @@ def org_view(org: Organization) -> dict:
 async def create_org(
     session: AsyncSession, *, name: str, slug: str | None, owner: User, caller: Caller
 ) -> Organization:
-    name = name.strip()
-    if not name:
-        raise ValidationFailed.field("name", "is required")
+    name = validate_name(name)
     slug = validate_slug(slug.strip().lower() if slug else slugify(name))
     if await session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
         raise Conflict(
@@ -119,11 +126,10 @@ async def update_org(
     org = await _own_org(session, ctx)
     before = org_view(org)
     if name is not None:
-        if not name.strip():
-            raise ValidationFailed.field("name", "cannot be empty")
-        org.name = name.strip()
-    if slug is not None and slug != org.slug:
+        org.name = validate_name(name)
+    if slug is not None:
         slug = validate_slug(slug.strip().lower())
+    if slug is not None and slug != org.slug:
         if await session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
             raise Conflict(
                 f"The slug '{slug}' is taken; choose another.",
