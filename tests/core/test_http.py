@@ -30,3 +30,35 @@ def test_openapi_is_served(client):
     spec = client.get("/openapi.json").json()
     assert "/api/v1/orgs/{org}/members" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_unexpected_errors_keep_request_id_and_headers_and_hide_internals(client):
+    import sqlalchemy as sa
+
+    from tests.helpers import create_org, signup
+
+    ada = signup(client, "ada@example.com")
+    create_org(client, ada, "Acme")
+
+    async def break_table():
+        async with client.app.state.db.engine.begin() as conn:
+            await conn.execute(sa.text("DROP TABLE org_secrets"))
+
+    async def restore_table():
+        from tenantry.tenancy.models import OrgSecret
+
+        async with client.app.state.db.engine.begin() as conn:
+            await conn.run_sync(OrgSecret.__table__.create)
+
+    client.portal.call(break_table)
+    try:
+        r = client.get("/api/v1/orgs/acme/secrets", headers={**ada.h, "x-request-id": "req-500"})
+    finally:
+        client.portal.call(restore_table)  # the PostgreSQL test database is shared
+    assert r.status_code == 500
+    assert (
+        r.headers["x-request-id"] == "req-500" and r.headers["x-content-type-options"] == "nosniff"
+    )
+    body = r.json()
+    assert body["title"] == "Internal error" and "req-500" in body["detail"]
+    assert "org_secrets" not in r.text and "Traceback" not in r.text and "SELECT" not in r.text

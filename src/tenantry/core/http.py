@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import re
 import uuid
@@ -45,10 +47,13 @@ class RequestContextMiddleware:
                 break
         rid = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
-        is_api = scope["path"].startswith("/api/")
+        is_api = scope["path"].startswith(("/api/", "/cubejs-api/"))
+        started = False
 
         async def send_with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 headers.extend(SECURITY_HEADERS)
@@ -59,8 +64,45 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Caught here, not in Starlette's outermost handler, so the request id is still
+            # known and the response still gets its headers. Nothing internal reaches the client.
+            log.exception("unhandled error on %s %s", scope.get("method"), scope["path"])
+            if started:
+                raise
+            await _internal_error(send_with_headers, rid, is_api)
         finally:
             request_id_var.reset(token)
+
+
+async def _internal_error(send, rid: str, is_api: bool) -> None:
+    detail = f"Something went wrong on our side. Quote request id {rid} when reporting it."
+    if is_api:
+        body = json.dumps(
+            {
+                "type": "https://tenantry.dev/problems/internal",
+                "title": "Internal error",
+                "status": 500,
+                "detail": detail,
+            }
+        ).encode()
+        ctype = b"application/problem+json"
+    else:
+        body = (
+            "<!doctype html><title>Error · Tenantry</title>"
+            '<link rel="stylesheet" href="/static/app.css"><main class="content">'
+            f"<h1>500 · Internal error</h1><p>{html.escape(detail)}</p>"
+            '<p><a href="/">Back to Tenantry</a></p></main>'
+        ).encode()
+        ctype = b"text/html; charset=utf-8"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def problem_response(status: int, body: dict, headers: dict | None = None) -> JSONResponse:
@@ -128,17 +170,6 @@ def install_api_error_handlers(app: FastAPI, page_handler=None) -> None:
         err = TenantryError(str(exc.detail))
         err.status, err.title = exc.status_code, titles.get(exc.status_code, "Error")
         err.code = err.title.lower().replace(" ", "-")
-        if wants_html(request):
-            return await page_handler(request, err)
-        return error_response(err)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        err = TenantryError(
-            f"Something went wrong on our side. Quote request id {request_id_var.get()} when "
-            "reporting it."
-        )
         if wants_html(request):
             return await page_handler(request, err)
         return error_response(err)
