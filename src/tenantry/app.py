@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Multi-tenant data and analytics platform",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below from local assets
         redoc_url=None,
     )
     app.add_middleware(SessionCloseMiddleware)
@@ -98,6 +98,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 Unavailable(f"Migrations pending ({current} → {head}); run `tenantry db upgrade`.")
             )
         return JSONResponse({"status": "ready", "database": "ok", "revision": current})
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs(_=public()):
+        return render.api_docs_page()
 
     app.include_router(auth_views.router)
     app.include_router(views.router)

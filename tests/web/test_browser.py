@@ -167,3 +167,20 @@ def test_team_and_api_key_flow(server, browser, tmp_path):
         owner.screenshot(path=os.path.join(shots, "audit.png"), full_page=True)
         for name in ("overview.png", "api-keys.png"):
             shutil.copy(tmp_path / name, os.path.join(shots, name))
+
+
+def test_api_reference_works_offline_under_the_page_policy(server, browser):
+    page = new_page(browser, server)
+    blocked = []
+    page.on(
+        "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+    )
+    requested = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Tenantry")
+    expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    assert not blocked, blocked
+    assert all(url.startswith(server) for url in requested), [
+        u for u in requested if not u.startswith(server)
+    ]

@@ -39,7 +39,16 @@ register_templates(WEB_DIR / "templates")
 
 
 def mount_static(app: FastAPI) -> None:
+    import swagger_ui
+
+    # Swagger UI from its installed package: /docs works offline, nothing from a CDN.
+    swagger = StaticFiles(directory=Path(swagger_ui.__file__).parent / "static")
+    app.mount("/static/swagger", swagger, name="swagger")
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+
+def api_docs_page() -> HTMLResponse:
+    return HTMLResponse((WEB_DIR / "templates" / "api_docs.html").read_text())
 
 
 def render(
