@@ -284,3 +284,14 @@ def test_throttle_is_shared_between_replicas_through_redis(requires_redis, setti
             assert _login(replica, "ada@example.com", "wrong-password").status_code == 401
         assert _login(one, "ada@example.com", PASSWORD).status_code == 429
         assert _login(two, "ada@example.com", PASSWORD).status_code == 429
+
+
+def test_guessing_the_current_password_is_throttled(client, settings):
+    ada = signup(client, "ada@example.com")
+    body = {"current_password": "guess-guess", "new_password": "new-password-1"}
+    for _ in range(settings.login_max_failures_per_account):
+        assert client.post("/api/v1/me/password", json=body, headers=ada.h).status_code == 422
+    r = client.post(
+        "/api/v1/me/password", json=dict(body, current_password=PASSWORD), headers=ada.h
+    )
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0

@@ -65,6 +65,21 @@ class UTCDateTime(sa.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@asynccontextmanager
+async def unique_or_conflict(session: AsyncSession, field: str, message: str):
+    """Turn a unique-constraint violation (two requests racing past a pre-check) into the same
+    409 the pre-check gives, with the transaction rolled back — never a 500, never half a write."""
+    from sqlalchemy.exc import IntegrityError
+
+    from tenantry.core.errors import Conflict
+
+    try:
+        yield
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(message, errors=[{"field": field, "message": "is taken"}]) from None
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}

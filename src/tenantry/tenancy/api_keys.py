@@ -6,6 +6,7 @@ random, so a slow hash adds nothing against guessing.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -56,8 +57,8 @@ async def create_key(
     expires_at: datetime | None,
 ) -> tuple[ApiKey, str]:
     name = name.strip()
-    if not name:
-        raise ValidationFailed.field("name", "is required")
+    if not name or len(name) > 200:
+        raise ValidationFailed.field("name", "is required, at most 200 characters")
     scopes = validate_scopes(scopes)
     # A key may not do more than the person who made it.
     if ctx.role:
@@ -119,9 +120,10 @@ async def resolve_key(
 ) -> tuple[KeySnap, OrgSnap] | None:
     """The live key and its live organization, or None. Revocation is seen on the next request."""
     key_hash = keyed_hash(keys.api_key_pepper, secret)
+    # Read before looking anything up: an entry is only stored if nothing changed since.
+    gen = authcache.generation()
     found = cache.get(("key", key_hash)) if cache else None
     if found is None:
-        gen = authcache.generation()
         row = (
             await session.execute(
                 sa.select(ApiKey, Organization)
@@ -143,7 +145,12 @@ async def resolve_key(
     if key.expires_at is not None and key.expires_at <= now:
         return None
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        # Recorded at most once a minute; the write invalidates the cache entry it refreshes.
-        await session.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        # Recorded at most once a minute, as a Core statement so this bookkeeping does not clear
+        # the auth cache; the cached snapshot is refreshed to match.
+        conn = await session.connection()
+        await conn.execute(sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         await session.commit()
+        key = dataclasses.replace(key, last_used_at=now)
+        if cache:
+            cache.put(("key", key_hash), (key, org), gen)
     return key, org

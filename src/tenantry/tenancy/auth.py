@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.core.config import Settings
-from tenantry.core.db import new_id, utcnow
+from tenantry.core.db import new_id, unique_or_conflict, utcnow
 from tenantry.core.errors import Conflict, RateLimited, Unauthenticated, ValidationFailed
 from tenantry.core.ratelimit import Counter
 from tenantry.core.security import (
@@ -25,6 +25,8 @@ from tenantry.core.security import (
 from tenantry.tenancy import audit
 from tenantry.tenancy.context import Caller
 from tenantry.tenancy.models import RefreshToken, User, WebSession
+
+_EMAIL_TAKEN = "An account with this email already exists; log in instead."
 
 
 def normalize_email(email: str, field: str = "email") -> str:
@@ -52,10 +54,11 @@ async def create_user(
 ) -> User:
     email = normalize_email(email)
     validate_password(password)
+    if len(name.strip()) > 200:
+        raise ValidationFailed.field("name", "is longer than 200 characters")
     if await get_user_by_email(session, email):
         raise Conflict(
-            "An account with this email already exists; log in instead.",
-            errors=[{"field": "email", "message": "is already registered"}],
+            _EMAIL_TAKEN, errors=[{"field": "email", "message": "is already registered"}]
         )
     user = User(
         email=email,
@@ -63,8 +66,9 @@ async def create_user(
         name=name.strip(),
         password_hash=hash_password(password, settings.bcrypt_rounds),
     )
-    session.add(user)
-    await session.flush()
+    async with unique_or_conflict(session, "email", _EMAIL_TAKEN):
+        session.add(user)
+        await session.flush()
     audit.record(
         session,
         caller=caller or Caller.for_user(user),
@@ -78,10 +82,20 @@ async def create_user(
 
 
 async def change_password(
-    session: AsyncSession, *, settings: Settings, user: User, current: str, new: str, caller: Caller
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    throttle: Throttle,
+    user: User,
+    current: str,
+    new: str,
+    caller: Caller,
 ) -> None:
     user = await session.get(User, user.id)  # the caller may hold a read-only snapshot
-    if not verify_password(current, user.password_hash):
+    # Guessing the current password here is throttled like guessing it at login.
+    await throttle.check(user.email, caller.client_addr)
+    if not verify_password(current, user.password_hash, settings.bcrypt_rounds):
+        await throttle.failed(user.email, caller.client_addr)
         raise ValidationFailed.field("current_password", "is not your current password")
     user.password_hash = hash_password(new, settings.bcrypt_rounds)
     # A changed password ends every other login.
@@ -140,7 +154,10 @@ async def authenticate(
         await throttle.failed(email, client_addr)
         raise Unauthenticated("Email or password is incorrect.")
     await throttle.succeeded(email)
-    user.last_login_at = utcnow()
+    # Core statement on the connection: bookkeeping, not a change to who may do what, so it
+    # does not clear the auth cache.
+    conn = await session.connection()
+    await conn.execute(sa.update(User).where(User.id == user.id).values(last_login_at=utcnow()))
     return user
 
 

@@ -130,6 +130,7 @@ async def change_password(
     await auth.change_password(
         session,
         settings=settings_of(request),
+        throttle=throttle_of(request),
         user=caller.user,
         current=body.current_password,
         new=body.new_password,

@@ -145,11 +145,16 @@ async def accept_invitation(
     # Single use, also under concurrent clicks.
     done = await session.execute(
         sa.update(Invitation)
-        .where(Invitation.id == inv.id, Invitation.accepted_at.is_(None))
+        .where(
+            Invitation.id == inv.id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > utcnow(),
+        )
         .values(accepted_at=utcnow(), accepted_by_id=user.id)
     )
     if done.rowcount != 1:
-        raise Conflict("This invitation has already been accepted.")
+        raise Conflict("This invitation was just accepted, revoked or has expired.")
     existing = await session.scalar(
         sa.select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import FormData
@@ -317,7 +318,9 @@ async def audit_page(
 ):
     filters = {"action": action or None, "actor": actor or None, "object_type": object_type or None}
     rows, total = await audit.list_events(session, org_id=ctx.org.id, params=params, **filters)
-    query = "".join(f"{k}={v}&" for k, v in filters.items() if v)
+    query = (
+        urlencode({k: v for k, v in filters.items() if v}) + "&" if any(filters.values()) else ""
+    )
     return await org_render(
         request,
         session,

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantry.core.db import unique_or_conflict
 from tenantry.core.errors import NotFound, ValidationFailed
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.core.secrets import mask
@@ -48,7 +49,12 @@ async def set_secret(
         session.add(existing)
     existing.value = value
     existing.description = description.strip()
-    await session.flush()
+    if len(existing.description) > 500:
+        raise ValidationFailed.field("description", "is longer than 500 characters")
+    async with unique_or_conflict(
+        session, "name", f"A secret named {name} was created meanwhile; save again to replace it."
+    ):
+        await session.flush()
     audit.log(
         session,
         ctx,

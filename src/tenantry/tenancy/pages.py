@@ -50,7 +50,7 @@ async def page_error(request: Request, exc: TenantryError):
     host = request.headers.get("host", "")
     # A refused action (last owner, role too high…) returns to the page it came from, with why.
     if request.method == "POST" and exc.status in (403, 409, 422) and urlsplit(back).netloc == host:
-        return redirect(urlsplit(back).path or "/", request, exc.detail, "error")
+        return redirect(safe_next(urlsplit(back).path), request, exc.detail, "error")
     return render(
         request,
         "error.html",
@@ -182,6 +182,7 @@ async def account_password(
         await auth.change_password(
             session,
             settings=settings_of(request),
+            throttle=throttle_of(request),
             user=caller.user,
             current=str(form.get("current_password", "")),
             new=str(form.get("new_password", "")),

@@ -7,7 +7,7 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.core.db import utcnow
+from tenantry.core.db import unique_or_conflict, utcnow
 from tenantry.core.errors import (
     Conflict,
     NotFound,
@@ -58,6 +58,15 @@ def validate_role(role: str, field: str = "role") -> str:
     return role
 
 
+def _slug_taken(slug: str) -> str:
+    return f"The slug '{slug}' is taken; choose another."
+
+
+async def _ensure_slug_free(session: AsyncSession, slug: str) -> None:
+    if await session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
+        raise Conflict(_slug_taken(slug), errors=[{"field": "slug", "message": "is taken"}])
+
+
 def org_view(org: Organization) -> dict:
     return {"id": org.id, "slug": org.slug, "name": org.name}
 
@@ -70,25 +79,22 @@ async def create_org(
 ) -> Organization:
     name = validate_name(name)
     slug = validate_slug(slug.strip().lower() if slug else slugify(name))
-    if await session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
-        raise Conflict(
-            f"The slug '{slug}' is taken; choose another.",
-            errors=[{"field": "slug", "message": "is taken"}],
-        )
+    await _ensure_slug_free(session, slug)
     org = Organization(name=name, slug=slug)
-    session.add(org)
-    await session.flush()
-    session.add(Membership(org_id=org.id, user_id=owner.id, role="owner"))
-    audit.record(
-        session,
-        caller=caller,
-        action="org.create",
-        object_type="organization",
-        object_id=org.id,
-        org_id=org.id,
-        after=org_view(org),
-    )
-    await session.commit()
+    async with unique_or_conflict(session, "slug", _slug_taken(slug)):
+        session.add(org)
+        await session.flush()
+        session.add(Membership(org_id=org.id, user_id=owner.id, role="owner"))
+        audit.record(
+            session,
+            caller=caller,
+            action="org.create",
+            object_type="organization",
+            object_id=org.id,
+            org_id=org.id,
+            after=org_view(org),
+        )
+        await session.commit()
     return org
 
 
@@ -130,16 +136,13 @@ async def update_org(
     if slug is not None:
         slug = validate_slug(slug.strip().lower())
     if slug is not None and slug != org.slug:
-        if await session.scalar(sa.select(Organization.id).where(Organization.slug == slug)):
-            raise Conflict(
-                f"The slug '{slug}' is taken; choose another.",
-                errors=[{"field": "slug", "message": "is taken"}],
-            )
+        await _ensure_slug_free(session, slug)
         org.slug = slug
     audit.log(
         session, ctx, "org.update", "organization", org.id, before=before, after=org_view(org)
     )
-    await session.commit()
+    async with unique_or_conflict(session, "slug", _slug_taken(org.slug)):
+        await session.commit()
     return org
 
 
