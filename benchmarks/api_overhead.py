@@ -48,7 +48,7 @@ async def wait_ready(base: str, proc: subprocess.Popen) -> None:
     async with httpx.AsyncClient() as c:
         for _ in range(300):
             if proc.poll() is not None:
-                sys.exit(f"server exited: {proc.stderr.read().decode()}")
+                sys.exit(f"server exited with {proc.returncode}")
             try:
                 if (await c.get(base + "/readyz")).status_code == 200:
                     return
@@ -133,26 +133,28 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
-        env = dict(
-            os.environ,
-            TENANTRY_DATA_DIR=data_dir,
-            TENANTRY_LOG_LEVEL="WARNING",
-            TENANTRY_BCRYPT_ROUNDS="4",
-        )
+        # Default log level: the access log is part of what a request costs.
+        env = dict(os.environ, TENANTRY_DATA_DIR=data_dir, TENANTRY_BCRYPT_ROUNDS="4")
+        log = open(os.path.join(data_dir, "server.log"), "w+b")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "tenantry", "serve", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
         try:
             asyncio.run(wait_ready(base, proc))
             results = asyncio.run(
                 bench(base, proc.pid, args.requests, args.concurrency, args.rounds)
             )
+        except (SystemExit, Exception):
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace")[-4000:])
+            raise
         finally:
             proc.terminate()
             proc.wait(10)
+            log.close()
 
     store = "PostgreSQL" if os.environ.get("TENANTRY_DATABASE_URL") else "SQLite"
     print(

@@ -62,3 +62,35 @@ def test_unexpected_errors_keep_request_id_and_headers_and_hide_internals(client
     body = r.json()
     assert body["title"] == "Internal error" and "req-500" in body["detail"]
     assert "org_secrets" not in r.text and "Traceback" not in r.text and "SELECT" not in r.text
+
+
+def test_requests_are_logged_with_request_id_and_organization(client):
+    import logging
+
+    from tenantry.core.logging import ContextFilter, JsonFormatter
+    from tests.helpers import create_org, signup
+
+    lines: list[str] = []
+
+    class Grab(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    handler = Grab()
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("tenantry.access")
+    access.addHandler(handler)
+    try:
+        ada = signup(client, "ada@example.com")
+        create_org(client, ada, "Acme")
+        client.get("/api/v1/orgs/acme/members", headers={**ada.h, "x-request-id": "trace-9"})
+        client.get("/healthz")
+    finally:
+        access.removeHandler(handler)
+    import json
+
+    entry = json.loads(lines[-1])
+    assert entry["message"].startswith("GET /api/v1/orgs/acme/members 200 ")
+    assert entry["request_id"] == "trace-9" and entry["org"] == "acme"
+    assert not any("/healthz" in line for line in lines)

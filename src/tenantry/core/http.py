@@ -6,6 +6,7 @@ import html
 import json
 import logging
 import re
+import time
 import uuid
 
 from fastapi import FastAPI, Request
@@ -14,9 +15,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.core.errors import TenantryError
-from tenantry.core.logging import request_id_var
+from tenantry.core.logging import org_var, request_id_var
 
 log = logging.getLogger("tenantry.http")
+access = logging.getLogger("tenantry.access")
+# Probes hit these every few seconds; logging each would drown the log.
+QUIET_PATHS = frozenset({"/healthz", "/readyz"})
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 SECURITY_HEADERS = [
@@ -47,13 +51,18 @@ class RequestContextMiddleware:
                 break
         rid = incoming if incoming and _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
+        org_token = org_var.set(None)
+        began = time.perf_counter()
+        status = 500
         is_api = scope["path"].startswith(("/api/", "/cubejs-api/"))
         started = False
 
         async def send_with_headers(message):
             nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 headers.extend(SECURITY_HEADERS)
@@ -72,6 +81,15 @@ class RequestContextMiddleware:
                 raise
             await _internal_error(send_with_headers, rid, is_api)
         finally:
+            if scope["path"] not in QUIET_PATHS:
+                access.info(
+                    "%s %s %s %.1fms",
+                    scope.get("method"),
+                    scope["path"],
+                    status,
+                    (time.perf_counter() - began) * 1000,
+                )
+            org_var.reset(org_token)
             request_id_var.reset(token)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any, get_args
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import BaseModel, SecretStr, WithJsonSchema
 
 from tenantry.core.errors import ConfigurationError
 
@@ -123,3 +124,38 @@ async def rotate_all(session, metadata) -> int:
                 )
                 count += 1
     return count
+
+
+# --- Pydantic side: mark secret fields once, mask and redact them everywhere ------------------
+
+
+Secret = Annotated[
+    SecretStr, WithJsonSchema({"type": "string", "format": "password", "writeOnly": True})
+]
+"""A write-only string field: hidden in repr, logs and validation errors; documented as such."""
+
+
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names of a schema's ``Secret`` fields (also when optional)."""
+
+    def is_secret(annotation) -> bool:
+        return annotation is SecretStr or any(is_secret(a) for a in get_args(annotation))
+
+    return frozenset(n for n, f in model.model_fields.items() if is_secret(f.annotation))
+
+
+def reveal(value: BaseModel) -> dict[str, Any]:
+    """Plain values, secrets included — only to store them encrypted or hand them to a driver."""
+    data = value.model_dump()
+    for name in secret_fields(type(value)):
+        if isinstance(data.get(name), SecretStr):
+            data[name] = data[name].get_secret_value()
+    return data
+
+
+def masked(value: BaseModel) -> dict[str, Any]:
+    """What an API response or audit entry shows: every secret field as the mask."""
+    data = value.model_dump()
+    for name in secret_fields(type(value)):
+        data[name] = mask(data.get(name) and "set")
+    return data

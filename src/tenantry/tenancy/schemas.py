@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tenantry.core.secrets import Secret
 from tenantry.tenancy.permissions import SCOPES
 
 
@@ -161,7 +162,7 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 class SecretIn(BaseModel):
     name: str = Field(max_length=100, examples=["WAREHOUSE_PASSWORD"])
-    value: str = Field(description="Write-only: never returned")
+    value: Secret = Field(description="Write-only: never returned")
     description: str = Field(default="", max_length=500)
 
 

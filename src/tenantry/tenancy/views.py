@@ -277,7 +277,11 @@ async def set_secret(
 ):
     """Create or replace a named secret. The value is write-only: responses show it masked."""
     s = await org_secrets.set_secret(
-        session, ctx=ctx, name=body.name, value=body.value, description=body.description
+        session,
+        ctx=ctx,
+        name=body.name,
+        value=body.value.get_secret_value(),
+        description=body.description,
     )
     return org_secrets.secret_view(s)
 
