@@ -18,7 +18,7 @@ from tenantry.core.http import RequestContextMiddleware, error_response, install
 from tenantry.core.logging import configure_logging
 from tenantry.core.ratelimit import make_counter
 from tenantry.core.security import AccessTokenVerifier, Keys
-from tenantry.tenancy import auth_views, org_pages, pages, views
+from tenantry.tenancy import admin_pages, auth_views, org_pages, pages, views
 from tenantry.tenancy.authcache import AuthCache, RedisInvalidation
 from tenantry.tenancy.deps import public
 from tenantry.web import render
@@ -108,4 +108,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     render.mount_static(app)
     app.include_router(pages.router)
     app.include_router(org_pages.router)
+    app.include_router(admin_pages.router)
     return app

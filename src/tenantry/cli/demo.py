@@ -20,7 +20,7 @@ SHARED_USER = "analyst@example.com"
 async def setup_demo(s: Settings) -> list[tuple[str, str, str]]:
     import sqlalchemy as sa
 
-    from tenantry.tenancy import audit, auth, service
+    from tenantry.tenancy import auth, service
     from tenantry.tenancy.context import Caller
     from tenantry.tenancy.models import Membership, Organization
 
@@ -54,17 +54,8 @@ async def setup_demo(s: Settings) -> list[tuple[str, str, str]]:
                     )
                 )
                 if member is None:
-                    member = Membership(org_id=org.id, user_id=analyst.id, role="editor")
-                    session.add(member)
-                    await session.flush()
-                    audit.record(
-                        session,
-                        caller=caller,
-                        action="member.add",
-                        object_type="membership",
-                        object_id=member.id,
-                        org_id=org.id,
-                        after={"email": analyst.email, "role": "editor"},
+                    await service.add_member(
+                        session, org_id=org.id, user=analyst, role="editor", caller=caller
                     )
             await session.commit()
     finally:

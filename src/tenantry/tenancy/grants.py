@@ -26,6 +26,19 @@ def _invite_allowed(invited_role: str, role: str | None) -> bool:
     return invited_role != "owner" or role == "owner"
 
 
+def revoke_invitation(session: AsyncSession, ctx: OrgContext, inv: Invitation, reason: str) -> None:
+    inv.revoked_at = utcnow()
+    audit.log(
+        session,
+        ctx,
+        "invitation.revoke",
+        "invitation",
+        inv.id,
+        before={"email": inv.email, "role": inv.role},
+        after={"reason": reason},
+    )
+
+
 async def withdraw(
     session: AsyncSession, *, ctx: OrgContext, user_id: str, new_role: str | None
 ) -> None:
@@ -61,13 +74,4 @@ async def withdraw(
     )
     for inv in invites:
         if not _invite_allowed(inv.role, new_role):
-            inv.revoked_at = now
-            audit.log(
-                session,
-                ctx,
-                "invitation.revoke",
-                "invitation",
-                inv.id,
-                before={"email": inv.email, "role": inv.role},
-                after={"reason": reason},
-            )
+            revoke_invitation(session, ctx, inv, reason)

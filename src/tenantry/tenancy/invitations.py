@@ -12,11 +12,11 @@ from tenantry.core.db import utcnow
 from tenantry.core.errors import Conflict, NotFound, PermissionDenied, Unauthenticated
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.core.security import Keys, decode_jwt, encode_jwt, keyed_hash
-from tenantry.tenancy import audit
+from tenantry.tenancy import audit, grants
 from tenantry.tenancy.auth import normalize_email
 from tenantry.tenancy.context import Caller, OrgContext
 from tenantry.tenancy.models import Invitation, Membership, Organization, User
-from tenantry.tenancy.service import check_can_manage, validate_role
+from tenantry.tenancy.service import add_member, check_can_manage, validate_role
 
 
 def invitation_link(settings: Settings, token: str) -> str:
@@ -97,15 +97,7 @@ async def revoke_invitation(session: AsyncSession, *, ctx: OrgContext, invitatio
         raise NotFound(f"Invitation '{invitation_id}' not found in this organization.")
     if inv.status != "pending":
         raise Conflict(f"This invitation is already {inv.status}.")
-    inv.revoked_at = utcnow()
-    audit.log(
-        session,
-        ctx,
-        "invitation.revoke",
-        "invitation",
-        inv.id,
-        before={"email": inv.email, "role": inv.role},
-    )
+    grants.revoke_invitation(session, ctx, inv, "revoked by an admin")
     await session.commit()
 
 
@@ -155,22 +147,8 @@ async def accept_invitation(
     )
     if done.rowcount != 1:
         raise Conflict("This invitation was just accepted, revoked or has expired.")
-    existing = await session.scalar(
-        sa.select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
-    )
-    if existing:
-        raise Conflict(f"You are already a member of {org.name}.")
-    member = Membership(org_id=org.id, user_id=user.id, role=inv.role)
-    session.add(member)
-    await session.flush()
-    audit.record(
-        session,
-        caller=caller,
-        action="invitation.accept",
-        object_type="membership",
-        object_id=member.id,
-        org_id=org.id,
-        after={"email": user.email, "role": inv.role},
+    member = await add_member(
+        session, org_id=org.id, user=user, role=inv.role, caller=caller, how="invitation.accept"
     )
     await session.commit()
     return org, member

@@ -84,7 +84,7 @@ async def create_org(
     async with unique_or_conflict(session, "slug", _slug_taken(slug)):
         session.add(org)
         await session.flush()
-        session.add(Membership(org_id=org.id, user_id=owner.id, role="owner"))
+        await add_member(session, org_id=org.id, user=owner, role="owner", caller=caller)
         audit.record(
             session,
             caller=caller,
@@ -96,6 +96,30 @@ async def create_org(
         )
         await session.commit()
     return org
+
+
+async def add_member(
+    session: AsyncSession, *, org_id: str, user: User, role: str, caller: Caller, how="member.add"
+) -> Membership:
+    """Make ``user`` a member (the caller commits). Refuses an existing member."""
+    existing = await session.scalar(
+        sa.select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user.id)
+    )
+    if existing:
+        raise Conflict(f"{user.email} is already a member of this organization.")
+    member = Membership(org_id=org_id, user_id=user.id, role=validate_role(role))
+    session.add(member)
+    await session.flush()
+    audit.record(
+        session,
+        caller=caller,
+        action=how,
+        object_type="membership",
+        object_id=member.id,
+        org_id=org_id,
+        after={"email": user.email, "role": role},
+    )
+    return member
 
 
 async def list_orgs_for_user(
