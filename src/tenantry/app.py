@@ -21,6 +21,7 @@ from tenantry.core.security import AccessTokenVerifier, Keys
 from tenantry.tenancy import admin_pages, auth_views, org_pages, pages, views
 from tenantry.tenancy.authcache import AuthCache, RedisInvalidation
 from tenantry.tenancy.deps import public
+from tenantry.warehouse import views as warehouse_views
 from tenantry.web import render
 
 log = logging.getLogger("tenantry.app")
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(auth_views.router)
     app.include_router(views.router)
+    app.include_router(warehouse_views.router)
     render.mount_static(app)
     app.include_router(pages.router)
     app.include_router(org_pages.router)

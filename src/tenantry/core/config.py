@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         "to members, keys or organizations clears it at once (across replicas through Redis); "
         "0 turns the cache off.",
     )
+    warehouse_query_max_rows: int = Field(
+        default=10_000, ge=1, description="Most rows one read-only warehouse query may return."
+    )
+    warehouse_query_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A read-only warehouse query is stopped after this long."
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     log_format: str = Field(default="text", description="`text` or `json`.")
     allow_signup: bool = Field(default=True, description="Allow anyone to create an account.")

@@ -1,0 +1,42 @@
+"""Request and response bodies of the warehouse API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class QueryIn(BaseModel):
+    sql: str = Field(max_length=100_000, examples=["select * from raw.orders"])
+    limit: int | None = Field(default=None, ge=1, description="Rows to return (default 1000)")
+
+
+class ColumnOut(BaseModel):
+    name: str
+    type: str
+
+
+class QueryOut(BaseModel):
+    columns: list[ColumnOut]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool = Field(description="More rows matched than the limit")
+    limit: int
+    sql: str = Field(description="The statement that ran, with its row limit")
+    tables: list[str]
+    elapsed_ms: float
+
+
+class TableOut(BaseModel):
+    schema_: str = Field(alias="schema")
+    name: str
+    columns: list[ColumnOut]
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class WarehouseOut(BaseModel):
+    kind: str
+    dialect: str
+    tables: list[TableOut]

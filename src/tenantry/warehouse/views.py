@@ -1,0 +1,27 @@
+"""JSON API: the organization's warehouse — what it holds, and read-only queries."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from tenantry.tenancy.context import OrgContext
+from tenantry.tenancy.deps import requires, settings_of
+from tenantry.tenancy.permissions import Permission as P
+from tenantry.warehouse import service
+from tenantry.warehouse.schemas import QueryIn, QueryOut, WarehouseOut
+
+router = APIRouter(prefix="/api/v1/orgs/{org}/warehouse", tags=["warehouse"])
+
+
+@router.get("", response_model=WarehouseOut)
+async def describe(request: Request, ctx: OrgContext = requires(P.DATA_READ)):
+    """The warehouse's kind and its schemas, tables and columns."""
+    return await service.describe(settings=settings_of(request), ctx=ctx)
+
+
+@router.post("/query", response_model=QueryOut)
+async def query(body: QueryIn, request: Request, ctx: OrgContext = requires(P.DATA_READ)):
+    """Run one read-only SELECT against the organization's own warehouse, with a row limit."""
+    return await service.query(
+        settings=settings_of(request), ctx=ctx, sql=body.sql, limit=body.limit
+    )
