@@ -13,10 +13,23 @@ from tenantry.models import metadata
 config = context.config
 
 
+def _render_item(type_, obj, autogen_context):
+    """Write our column types as the plain types they store, so migrations stand alone."""
+    from tenantry.core.db import UTCDateTime
+    from tenantry.core.secrets import EncryptedJSON
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, EncryptedJSON):
+        return "sa.Text()"
+    return False
+
+
 def _configure(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        render_item=_render_item,
         render_as_batch=connection.dialect.name
         == "sqlite",  # SQLite needs table rebuilds for ALTER
         compare_type=True,

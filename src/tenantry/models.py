@@ -2,5 +2,6 @@
 
 from tenantry.core.db import Base
 from tenantry.tenancy import models as tenancy_models  # noqa: F401
+from tenantry.warehouse import models as warehouse_models  # noqa: F401
 
 metadata = Base.metadata

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from tenantry.warehouse.service import warehouse_for
+from tenantry.warehouse.duckdb_store import DuckDBWarehouse
+from tenantry.warehouse.service import duckdb_path
 from tests.helpers import api_key
 
 
 def _load(settings, org_id: str, rows: list[tuple[int, str]]) -> None:
-    with warehouse_for(settings, org_id).write() as conn:
+    with DuckDBWarehouse(duckdb_path(settings, org_id)).write() as conn:
         conn.execute("CREATE TABLE raw.customers (id INTEGER, name VARCHAR)")
         conn.executemany("INSERT INTO raw.customers VALUES (?, ?)", rows)
 
@@ -29,7 +30,8 @@ def test_each_organization_sees_only_its_own_warehouse(client, settings, world):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["rows"] == [["Ada"], ["Grace"]] and body["columns"][0]["name"] == "name"
-    assert body["sql"].endswith("LIMIT 1000") and body["tables"] == ["raw.customers"]
+    assert body["sql"].endswith("LIMIT 1001") and body["tables"] == ["raw.customers"]
+    assert body["truncated"] is False and body["limit"] == 1000
     r = client.post(
         f"/api/v1/orgs/{world.b}/warehouse/query",
         json={"sql": "select name from raw.customers"},

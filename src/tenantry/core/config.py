@@ -76,6 +76,15 @@ class Settings(BaseSettings):
         "to members, keys or organizations clears it at once (across replicas through Redis); "
         "0 turns the cache off.",
     )
+    warehouse_kind: str = Field(
+        default="duckdb",
+        description="Warehouse of new organizations: `duckdb` (a file each) or `postgres` "
+        "(a schema set and role each on TENANTRY_WAREHOUSE_POSTGRES_URL).",
+    )
+    warehouse_postgres_url: str | None = Field(
+        default=None,
+        description="Admin URL of the PostgreSQL server holding organizations' warehouses.",
+    )
     warehouse_query_max_rows: int = Field(
         default=10_000, ge=1, description="Most rows one read-only warehouse query may return."
     )
@@ -85,6 +94,13 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level.")
     log_format: str = Field(default="text", description="`text` or `json`.")
     allow_signup: bool = Field(default=True, description="Allow anyone to create an account.")
+
+    @field_validator("warehouse_kind")
+    @classmethod
+    def _warehouse_kind(cls, value: str) -> str:
+        if value not in {"duckdb", "postgres"}:
+            raise ValueError("TENANTRY_WAREHOUSE_KIND must be `duckdb` or `postgres`")
+        return value
 
     @field_validator("log_format")
     @classmethod

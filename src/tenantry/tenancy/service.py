@@ -209,7 +209,7 @@ async def get_member(session: AsyncSession, *, org: Organization, member_id: str
     return m
 
 
-async def _lock_org(session: AsyncSession, org_id: str) -> None:
+async def lock_org(session: AsyncSession, org_id: str) -> None:
     """Serialize owner-changing operations of one organization (a row lock on PostgreSQL, the
     write lock on SQLite), so two owners leaving at once cannot leave none."""
     await session.execute(
@@ -226,7 +226,7 @@ async def _owner_count(session: AsyncSession, org_id: str) -> int:
 async def _ensure_not_last_owner(session: AsyncSession, member: Membership, message: str) -> None:
     if member.role != "owner":
         return
-    await _lock_org(session, member.org_id)
+    await lock_org(session, member.org_id)
     await session.refresh(member)  # re-read under the lock
     if member.role == "owner" and await _owner_count(session, member.org_id) <= 1:
         raise Conflict(message)

@@ -37,6 +37,7 @@ class TableOut(BaseModel):
 
 
 class WarehouseOut(BaseModel):
-    kind: str
+    kind: str = Field(description="duckdb (embedded) or postgres (a schema set and role)")
     dialect: str
+    schemas: dict[str, str] | None = Field(default=None, description="postgres: raw/staging/marts")
     tables: list[TableOut]

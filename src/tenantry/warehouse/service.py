@@ -4,41 +4,107 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from tenantry.core.config import Settings
+from tenantry.core.errors import ConfigurationError, ValidationFailed
+from tenantry.tenancy import service as tenancy
 from tenantry.tenancy.context import OrgContext
+from tenantry.warehouse import postgres_store
 from tenantry.warehouse.duckdb_store import DuckDBWarehouse
 from tenantry.warehouse.guard import guard
+from tenantry.warehouse.models import Warehouse
+from tenantry.warehouse.postgres_store import PostgresWarehouse
+
+Store = DuckDBWarehouse | PostgresWarehouse
 
 
-def warehouse_for(settings: Settings, org_id: str) -> DuckDBWarehouse:
-    """The organization's warehouse. Keyed by id, not slug, so a rename moves nothing."""
-    return DuckDBWarehouse(settings.data_dir.resolve() / "orgs" / org_id / "warehouse.duckdb")
+def duckdb_path(settings: Settings, org_id: str) -> Path:
+    """Keyed by id, not slug, so renaming an organization moves nothing."""
+    return settings.data_dir.resolve() / "orgs" / org_id / "warehouse.duckdb"
 
 
-async def describe(*, settings: Settings, ctx: OrgContext) -> dict[str, Any]:
-    wh = warehouse_for(settings, ctx.org.id)
-    tables = await asyncio.to_thread(wh.tables)
-    return {"kind": "duckdb", "dialect": wh.dialect, "tables": tables}
+def _postgres_url(settings: Settings) -> str:
+    if not settings.warehouse_postgres_url:
+        raise ConfigurationError(
+            "This organization's warehouse is on PostgreSQL, but TENANTRY_WAREHOUSE_POSTGRES_URL "
+            "is not set; set it to the warehouse server's admin URL."
+        )
+    return settings.warehouse_postgres_url
+
+
+async def _record(session: AsyncSession, settings: Settings, org) -> Warehouse:
+    """First use: choose the kind (the operator's default) and provision it, exactly once."""
+    await tenancy.lock_org(session, org.id)  # serializes this across requests and replicas
+    row = await session.scalar(sa.select(Warehouse).where(Warehouse.org_id == org.id))
+    if row is None:
+        kind = settings.warehouse_kind
+        config: dict[str, Any] = {}
+        if kind == "postgres":
+            config = await postgres_store.provision(
+                _postgres_url(settings), org_id=org.id, slug=org.slug
+            )
+        row = Warehouse(org_id=org.id, kind=kind, config=config)
+        session.add(row)
+    await session.commit()
+    return row
+
+
+async def open_warehouse(session: AsyncSession, settings: Settings, org) -> Store:
+    row = await session.scalar(sa.select(Warehouse).where(Warehouse.org_id == org.id))
+    if row is None:
+        row = await _record(session, settings, org)
+    if row.kind == "duckdb":
+        return DuckDBWarehouse(duckdb_path(settings, org.id))
+    return PostgresWarehouse(_postgres_url(settings), row.config)
+
+
+async def _tables(store: Store) -> list[dict[str, Any]]:
+    if isinstance(store, DuckDBWarehouse):
+        return await asyncio.to_thread(store.tables)
+    return await store.tables()
+
+
+async def describe(session: AsyncSession, *, settings: Settings, ctx: OrgContext) -> dict:
+    store = await open_warehouse(session, settings, ctx.org)
+    kind = "duckdb" if isinstance(store, DuckDBWarehouse) else "postgres"
+    info: dict[str, Any] = {"kind": kind, "dialect": store.dialect, "tables": await _tables(store)}
+    if isinstance(store, PostgresWarehouse):
+        info["schemas"] = store.schemas
+    return info
 
 
 async def query(
-    *, settings: Settings, ctx: OrgContext, sql: str, limit: int | None = None
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    ctx: OrgContext,
+    sql: str,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    wh = warehouse_for(settings, ctx.org.id)
     max_rows = settings.warehouse_query_max_rows
-    guarded = guard(sql, dialect=wh.dialect, limit=limit or min(1000, max_rows), max_limit=max_rows)
+    limit = limit or min(1000, max_rows)
+    if not 1 <= limit <= max_rows:
+        raise ValidationFailed.field("limit", f"must be between 1 and {max_rows}")
+    store = await open_warehouse(session, settings, ctx.org)
+    # One row more than asked for tells whether the result was cut.
+    guarded = guard(sql, dialect=store.dialect, limit=limit + 1, max_limit=max_rows + 1)
+    timeout = settings.warehouse_query_timeout_seconds
     began = time.perf_counter()
-    result = await asyncio.to_thread(
-        wh.query, guarded.sql, limit=guarded.limit, timeout=settings.warehouse_query_timeout_seconds
-    )
+    if isinstance(store, DuckDBWarehouse):
+        result = await asyncio.to_thread(store.query, guarded.sql, limit=limit, timeout=timeout)
+    else:
+        result = await store.query(guarded.sql, limit=limit, timeout=timeout)
     return {
         "columns": result.columns,
         "rows": result.rows,
         "row_count": len(result.rows),
         "truncated": result.truncated,
-        "limit": guarded.limit,
+        "limit": limit,
         "sql": guarded.sql,
         "tables": list(guarded.tables),
         "elapsed_ms": round((time.perf_counter() - began) * 1000, 1),

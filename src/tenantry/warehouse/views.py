@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from tenantry.tenancy.context import OrgContext
-from tenantry.tenancy.deps import requires, settings_of
+from tenantry.tenancy.deps import db_session, requires, settings_of
 from tenantry.tenancy.permissions import Permission as P
 from tenantry.warehouse import service
 from tenantry.warehouse.schemas import QueryIn, QueryOut, WarehouseOut
@@ -14,14 +14,23 @@ router = APIRouter(prefix="/api/v1/orgs/{org}/warehouse", tags=["warehouse"])
 
 
 @router.get("", response_model=WarehouseOut)
-async def describe(request: Request, ctx: OrgContext = requires(P.DATA_READ)):
+async def describe(
+    request: Request, ctx: OrgContext = requires(P.DATA_READ), session=Depends(db_session)
+):
     """The warehouse's kind and its schemas, tables and columns."""
-    return await service.describe(settings=settings_of(request), ctx=ctx)
+    return await service.describe(session, settings=settings_of(request), ctx=ctx)
 
 
 @router.post("/query", response_model=QueryOut)
-async def query(body: QueryIn, request: Request, ctx: OrgContext = requires(P.DATA_READ)):
-    """Run one read-only SELECT against the organization's own warehouse, with a row limit."""
+async def query(
+    body: QueryIn,
+    request: Request,
+    ctx: OrgContext = requires(P.DATA_READ),
+    session=Depends(db_session),
+):
+    """Run one read-only SELECT against the organization's own warehouse, with a row limit.
+
+    One row more than ``limit`` is fetched (see ``sql``) to tell whether the result was cut."""
     return await service.query(
-        settings=settings_of(request), ctx=ctx, sql=body.sql, limit=body.limit
+        session, settings=settings_of(request), ctx=ctx, sql=body.sql, limit=body.limit
     )
