@@ -21,6 +21,7 @@ from tenantry.core.security import AccessTokenVerifier, Keys
 from tenantry.tenancy import admin_pages, auth_views, org_pages, pages, views
 from tenantry.tenancy.authcache import AuthCache, RedisInvalidation
 from tenantry.tenancy.deps import public
+from tenantry.warehouse import pages as warehouse_pages
 from tenantry.warehouse import views as warehouse_views
 from tenantry.web import render
 
@@ -111,4 +112,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(org_pages.router)
     app.include_router(admin_pages.router)
+    app.include_router(warehouse_pages.router)
     return app

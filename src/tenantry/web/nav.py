@@ -18,6 +18,7 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("home", "Overview", "", "Organization"),
+    NavItem("warehouse", "Warehouse", None, "Data"),
     NavItem("connections", "Connections", None, "Data"),
     NavItem("pipelines", "Pipelines", None, "Data"),
     NavItem("transformations", "Transformations", None, "Data"),
