@@ -113,3 +113,47 @@ select * from orders where
 -- case: empty
    
 -- refused: is empty
+
+-- case: a quoted function name is still the function
+select "current_setting"('secret_directory')
+-- refused: current_setting
+
+-- case: a table function after LATERAL is still a table function
+select s.* from (select 1) x, lateral pragma_version() s
+-- refused: the table function pragma_version()
+
+-- case: SQL text run through a quoted table function after LATERAL
+select * from (select 1) x, lateral "query"('select * from duckdb_settings()') q
+-- refused: query()
+
+-- case: SQL text through serialization
+select * from (select 1) x, lateral json_execute_serialized_sql(json_serialize_sql('select 1')) q
+-- refused: json_execute_serialized_sql
+
+-- case: settings through a catalog view
+select * from pg_catalog.pg_settings
+-- refused: not part of this warehouse
+
+-- case: settings through an unqualified catalog view
+select * from pg_settings
+-- refused: system catalog
+
+-- case: metadata through information_schema
+select * from information_schema.tables
+-- refused: not part of this warehouse
+
+-- case: another database through a three-part name
+select * from other.raw.orders
+-- refused: names another database
+
+-- case: schemas of the warehouse are fine
+select * from staging.orders o join marts.revenue r using (id)
+-- => SELECT * FROM staging.orders AS o JOIN marts.revenue AS r USING (id) LIMIT 100
+
+-- case: a percentage limit is capped from outside
+select * from raw.t limit 50 percent
+-- => SELECT * FROM (SELECT * FROM raw.t LIMIT 50 PERCENT) AS guarded LIMIT 100
+
+-- case: a checkpoint is not a read
+select checkpoint()
+-- refused: checkpoint

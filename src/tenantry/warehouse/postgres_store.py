@@ -61,6 +61,7 @@ async def provision(admin_url: str, *, org_id: str, slug: str) -> dict[str, Any]
             await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {_ident(role)}')
             # Needed to create schemas owned by the role when the admin is not a superuser.
             await conn.execute(f"GRANT {_ident(role)} TO CURRENT_USER")
+            await _restrict_public(conn)
             schemas = {}
             prefix = slug.replace("-", "_")
             for kind in SCHEMAS:
@@ -79,6 +80,30 @@ async def provision(admin_url: str, *, org_id: str, slug: str) -> dict[str, Any]
     return {"role": role, "password": password, "schemas": schemas}
 
 
+# Functions every role may call by default that let one tenant disturb others (signal their
+# listeners, hold locks they wait on). Revoked in the warehouse database when the admin may.
+_PUBLIC_FUNCTIONS_TO_REVOKE = (
+    "pg_notify(text, text)",
+    "pg_advisory_lock(bigint)",
+    "pg_advisory_xact_lock(bigint)",
+    "pg_try_advisory_lock(bigint)",
+    "pg_try_advisory_xact_lock(bigint)",
+    "pg_advisory_lock_shared(bigint)",
+    "pg_try_advisory_lock_shared(bigint)",
+)
+
+
+async def _restrict_public(conn) -> None:
+    import asyncpg
+
+    for fn in _PUBLIC_FUNCTIONS_TO_REVOKE:
+        try:
+            async with conn.transaction():  # a savepoint: a refusal leaves the rest intact
+                await conn.execute(f"REVOKE EXECUTE ON FUNCTION pg_catalog.{fn} FROM PUBLIC")
+        except asyncpg.InsufficientPrivilegeError:
+            return  # not a superuser: the guard still refuses these functions
+
+
 class PostgresWarehouse:
     dialect = "postgres"
 
@@ -94,7 +119,8 @@ class PostgresWarehouse:
 
         args = connect_args(self.admin_url) | {"user": self.role, "password": self.password}
         settings = {
-            "search_path": ",".join(self.schemas[k] for k in SCHEMAS),
+            # The catalog last, so unqualified names find the organization's tables first.
+            "search_path": ",".join([*(self.schemas[k] for k in SCHEMAS), "pg_catalog"]),
             "statement_timeout": str(int(timeout * 1000)),
             "default_transaction_read_only": "on" if read_only else "off",
             "application_name": "tenantry",
@@ -108,8 +134,9 @@ class PostgresWarehouse:
         try:
             async with conn.transaction(readonly=True):
                 stmt = await conn.prepare(sql)
-                rows = await stmt.fetch()
                 attrs = stmt.get_attributes()
+                cursor = await stmt.cursor()
+                rows = await cursor.fetch(limit + 1)  # never more, whatever the SQL says
         except asyncpg.QueryCanceledError:
             raise ValidationFailed.field(
                 "sql", f"took longer than {timeout:.0f} s and was stopped; narrow it down"

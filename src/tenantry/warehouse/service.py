@@ -15,7 +15,7 @@ from tenantry.core.errors import ConfigurationError, ValidationFailed
 from tenantry.tenancy import service as tenancy
 from tenantry.tenancy.context import OrgContext
 from tenantry.warehouse import postgres_store
-from tenantry.warehouse.duckdb_store import DuckDBWarehouse
+from tenantry.warehouse.duckdb_store import SCHEMAS, DuckDBWarehouse
 from tenantry.warehouse.guard import guard
 from tenantry.warehouse.models import Warehouse
 from tenantry.warehouse.postgres_store import PostgresWarehouse
@@ -92,7 +92,10 @@ async def query(
         raise ValidationFailed.field("limit", f"must be between 1 and {max_rows}")
     store = await open_warehouse(session, settings, ctx.org)
     # One row more than asked for tells whether the result was cut.
-    guarded = guard(sql, dialect=store.dialect, limit=limit + 1, max_limit=max_rows + 1)
+    schemas = SCHEMAS if isinstance(store, DuckDBWarehouse) else store.schemas.values()
+    guarded = guard(
+        sql, dialect=store.dialect, limit=limit + 1, max_limit=max_rows + 1, schemas=schemas
+    )
     timeout = settings.warehouse_query_timeout_seconds
     began = time.perf_counter()
     if isinstance(store, DuckDBWarehouse):
