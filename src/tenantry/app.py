@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tenantry import __version__
+from tenantry.connections import views as connection_views
 from tenantry.core import migrate, secrets
 from tenantry.core.config import Settings, get_settings
 from tenantry.core.db import Database, SessionCloseMiddleware
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_views.router)
     app.include_router(views.router)
     app.include_router(warehouse_views.router)
+    app.include_router(connection_views.router)
     render.mount_static(app)
     app.include_router(pages.router)
     app.include_router(org_pages.router)

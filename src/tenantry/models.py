@@ -1,5 +1,6 @@
 """Every domain's ORM models, imported in one place so the metadata is complete (Alembic, tests)."""
 
+from tenantry.connections import models as connection_models  # noqa: F401
 from tenantry.core.db import Base
 from tenantry.tenancy import models as tenancy_models  # noqa: F401
 from tenantry.warehouse import models as warehouse_models  # noqa: F401

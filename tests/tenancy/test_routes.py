@@ -60,7 +60,7 @@ def test_every_state_changing_page_form_checks_csrf(settings):
 
 # --- cross-tenant probe ---------------------------------------------------------------------
 
-ID_PARAMS = {"member_id", "invitation_id", "key_id", "secret_id"}
+ID_PARAMS = {"member_id", "invitation_id", "key_id", "secret_id", "connection_id"}
 
 
 def _objects_in_a(client, world) -> dict[str, str]:
@@ -74,7 +74,13 @@ def _objects_in_a(client, world) -> dict[str, str]:
         json={"name": "A_SECRET", "value": "s3cret-a"},
         headers=owner.h,
     ).json()
+    connection = client.post(
+        f"/api/v1/orgs/{world.a}/connections",
+        json={"name": "A db", "kind": "duckdb", "config": {"path": "a.duckdb"}},
+        headers=owner.h,
+    ).json()
     return {
+        "connection_id": connection["id"],
         "member_id": member_id(client, owner, world.a, "viewer@a.example"),
         "invitation_id": inv["id"],
         "key_id": key["id"],
@@ -96,7 +102,14 @@ def _fill(path: str, org: str, ids: dict[str, str]) -> str:
 
 
 def _body_for(route) -> dict:
-    return {"role": "viewer", "name": "x", "value": "x", "member_id": "x", "email": "x@x.example"}
+    return {
+        "role": "viewer",
+        "name": "x",
+        "value": "x",
+        "member_id": "x",
+        "email": "x@x.example",
+        "config": {},
+    }
 
 
 def test_cross_tenant_ids_answer_404(client, world):

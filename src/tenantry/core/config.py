@@ -76,6 +76,14 @@ class Settings(BaseSettings):
         "to members, keys or organizations clears it at once (across replicas through Redis); "
         "0 turns the cache off.",
     )
+    allowed_private_networks: str | None = Field(
+        default=None,
+        description="Comma-separated networks (CIDR) that tenants' connections may reach even "
+        "though they are loopback, link-local or private, e.g. 10.20.0.0/16. Unset: none.",
+    )
+    connection_test_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a connection test may take."
+    )
     warehouse_kind: str = Field(
         default="duckdb",
         description="Warehouse of new organizations: `duckdb` (a file each) or `postgres` "
