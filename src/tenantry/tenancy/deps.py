@@ -182,7 +182,8 @@ async def _page_user(request: Request, session: AsyncSession) -> User | None:
     if not token:
         return None
     user = await auth.user_for_web_session(session, keys=keys_of(request), token=token)
-    request.state.user = user
+    # The page shell gets a snapshot: a rolled-back session must not leave it a stale ORM row.
+    request.state.user = UserSnap.of(user) if user else None
     return user
 
 
