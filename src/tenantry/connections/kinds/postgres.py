@@ -17,8 +17,10 @@ class PostgresConfig(BaseModel):
     database: str = Field(min_length=1, max_length=63)
     user: str = Field(min_length=1, max_length=63)
     password: Secret | None = None
-    schema_name: str = Field(default="public", max_length=63, description="Schema to read")
-    sslmode: Literal["disable", "prefer", "require"] = "prefer"
+    schema_name: str = Field(
+        default="public", max_length=63, title="Schema", description="The schema to read"
+    )
+    sslmode: Literal["disable", "prefer", "require"] = Field(default="prefer", title="TLS")
 
 
 async def test(config: PostgresConfig, ctx: TestContext) -> str:
