@@ -58,6 +58,9 @@ COMMANDS = [
     ["secrets"],
     ["secrets", "rotate"],
     ["secrets", "new-key"],
+    ["connections"],
+    ["connections", "list"],
+    ["connections", "test"],
 ]
 
 
@@ -228,3 +231,35 @@ def test_serve_refuses_an_out_of_date_postgres(requires_postgres, tmp_path):
         assert "tenantry db upgrade" in r.stderr and "Traceback" not in r.stderr
     finally:
         asyncio.run(ddl(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def test_connections_list_and_test(settings):
+    import sqlite3
+
+    from tenantry.connections.storage import org_files
+
+    with TestClient(create_app(settings)) as client:
+        ada = signup(client, "ada@example.com")
+        org = create_org(client, ada, "Acme")
+        db = sqlite3.connect(org_files(settings, org["id"]) / "shop.db")
+        db.execute("create table t (a int)")
+        db.commit()
+        db.close()
+        client.post(
+            "/api/v1/orgs/acme/connections",
+            json={"name": "Shop", "kind": "sqlite", "config": {"path": "shop.db"}},
+            headers=ada.h,
+        )
+        client.post(
+            "/api/v1/orgs/acme/connections",
+            json={"name": "Gone", "kind": "sqlite", "config": {"path": "missing.db"}},
+            headers=ada.h,
+        )
+    listed = tenantry(settings, "connections", "list", "--org", "acme")
+    assert listed.returncode == 0 and "Shop" in listed.stdout and "never tested" in listed.stdout
+    ok = tenantry(settings, "connections", "test", "Shop", "--org", "acme")
+    assert ok.returncode == 0 and "ok: SQLite file; 1 table(s)" in ok.stdout
+    bad = tenantry(settings, "connections", "test", "Gone", "--org", "acme")
+    assert bad.returncode == 1 and "no file 'missing.db'" in bad.stderr
+    nobody = tenantry(settings, "connections", "test", "Shop", "--org", "nope")
+    assert nobody.returncode == 1 and "no organization" in nobody.stderr

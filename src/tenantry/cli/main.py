@@ -7,6 +7,7 @@ import getpass
 import typer
 
 from tenantry.cli.common import fail, open_db, run, settings
+from tenantry.cli.connections import app as connections_app
 
 app = typer.Typer(help="Tenantry: multi-tenant data and analytics platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Metadata database migrations.", no_args_is_help=True)
@@ -17,6 +18,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(connections_app, name="connections")
 
 
 def _check_ready() -> None:
