@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tenantry import __version__
+from tenantry.connections import file_pages
 from tenantry.connections import pages as connection_pages
 from tenantry.connections import views as connection_views
 from tenantry.core import migrate, secrets
@@ -117,4 +118,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_pages.router)
     app.include_router(warehouse_pages.router)
     app.include_router(connection_pages.router)
+    app.include_router(file_pages.router)
     return app

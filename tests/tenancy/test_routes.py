@@ -60,7 +60,7 @@ def test_every_state_changing_page_form_checks_csrf(settings):
 
 # --- cross-tenant probe ---------------------------------------------------------------------
 
-ID_PARAMS = {"member_id", "invitation_id", "key_id", "secret_id", "connection_id"}
+ID_PARAMS = {"member_id", "invitation_id", "key_id", "secret_id", "connection_id", "file_name"}
 
 
 def _objects_in_a(client, world) -> dict[str, str]:
@@ -79,7 +79,15 @@ def _objects_in_a(client, world) -> dict[str, str]:
         json={"name": "A db", "kind": "duckdb", "config": {"path": "a.duckdb"}},
         headers=owner.h,
     ).json()
+    import io
+
+    uploaded = client.post(
+        f"/api/v1/orgs/{world.a}/files",
+        files={"file": ("a-only.csv", io.BytesIO(b"a\n1\n"))},
+        headers=owner.h,
+    ).json()
     return {
+        "file_name": uploaded["name"],
         "connection_id": connection["id"],
         "member_id": member_id(client, owner, world.a, "viewer@a.example"),
         "invitation_id": inv["id"],
@@ -98,7 +106,7 @@ def _fill(path: str, org: str, ids: dict[str, str]) -> str:
         )
         return ids[name]
 
-    return re.sub(r"\{(\w+)\}", sub, path)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", sub, path)
 
 
 def _body_for(route) -> dict:
@@ -118,7 +126,7 @@ def test_cross_tenant_ids_answer_404(client, world):
     b_key = api_key(client, intruder, world.b, ["read", "write", "run", "admin"])["key"]
     probed = 0
     for route in app_routes():
-        params = set(re.findall(r"\{(\w+)\}", route.path))
+        params = set(re.findall(r"\{(\w+)(?::\w+)?\}", route.path))
         if not route.path.startswith("/api/") or not params & ID_PARAMS:
             continue
         for method in route.methods:
@@ -173,7 +181,7 @@ def test_org_pages_answer_404_across_tenants(client, world):
     for route in app_routes():
         if not route.path.startswith("/o/{org}"):
             continue
-        takes_id = bool(set(re.findall(r"\{(\w+)\}", route.path)) & ID_PARAMS)
+        takes_id = bool(set(re.findall(r"\{(\w+)(?::\w+)?\}", route.path)) & ID_PARAMS)
         # Org A's URL (not a member) always; org B's URL with A's ids for id-taking routes.
         targets = [world.a] + ([world.b] if takes_id else [])
         for org in targets:

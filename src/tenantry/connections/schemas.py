@@ -61,3 +61,13 @@ class KindOut(BaseModel):
     reachable: bool
     secret_fields: list[str]
     config_schema: dict[str, Any]
+
+
+class FileOut(BaseModel):
+    name: str = Field(description="Path inside the organization's files, e.g. uploads/orders.csv")
+    size: int
+    modified_at: datetime
+
+
+class FilesOut(BaseModel):
+    items: list[FileOut]

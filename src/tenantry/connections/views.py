@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 
-from tenantry.connections import service
+from tenantry.connections import files, service
 from tenantry.connections.kinds import KINDS
 from tenantry.connections.schemas import (
     ConnectionIn,
@@ -12,11 +12,15 @@ from tenantry.connections.schemas import (
     ConnectionPatch,
     ConnectionsPage,
     ConnectionTestIn,
+    FileOut,
+    FilesOut,
     KindOut,
     TestResultOut,
 )
+from tenantry.connections.storage import org_files
 from tenantry.core.pagination import PageParams, make_page, page_params
 from tenantry.core.secrets import secret_fields
+from tenantry.tenancy import audit
 from tenantry.tenancy.context import OrgContext
 from tenantry.tenancy.deps import db_session, requires, settings_of
 from tenantry.tenancy.permissions import Permission as P
@@ -140,3 +144,42 @@ async def test_saved(
     return await service.test_saved(
         session, ctx=ctx, settings=settings_of(request), connection_id=connection_id
     )
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+@router.get("/files", response_model=FilesOut, tags=["files"])
+async def list_files(request: Request, ctx: OrgContext = requires(P.DATA_READ)):
+    """The organization's uploaded files (what file-based connections can point at)."""
+    return {"items": files.list_files(org_files(settings_of(request), ctx.org.id))}
+
+
+@router.post("/files", status_code=201, response_model=FileOut, tags=["files"])
+async def upload(
+    request: Request,
+    file: UploadFile = File(description="CSV, JSON Lines, Parquet, SQLite or DuckDB"),
+    ctx: OrgContext = requires(P.DATA_WRITE),
+    session=Depends(db_session),
+):
+    """Upload into ``uploads/``; a file of the same name is replaced atomically."""
+    s = settings_of(request)
+    saved = await files.save(
+        org_files(s, ctx.org.id), file.filename, file, max_bytes=s.upload_max_bytes
+    )
+    audit.log(session, ctx, "file.upload", "file", saved["name"], after={"size": saved["size"]})
+    await session.commit()
+    return saved
+
+
+@router.delete("/files/{file_name:path}", status_code=204, tags=["files"])
+async def delete_file(
+    file_name: str,
+    request: Request,
+    ctx: OrgContext = requires(P.DATA_WRITE),
+    session=Depends(db_session),
+):
+    files.delete(org_files(settings_of(request), ctx.org.id), file_name)
+    audit.log(session, ctx, "file.delete", "file", file_name)
+    await session.commit()
+    return Response(status_code=204)

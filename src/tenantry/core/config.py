@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     connection_test_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a connection test may take."
     )
+    upload_max_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1, description="Largest file an organization may upload."
+    )
     warehouse_kind: str = Field(
         default="duckdb",
         description="Warehouse of new organizations: `duckdb` (a file each) or `postgres` "

@@ -20,6 +20,7 @@ NAV: list[NavItem] = [
     NavItem("home", "Overview", "", "Organization"),
     NavItem("warehouse", "Warehouse", None, "Data"),
     NavItem("connections", "Connections", None, "Data"),
+    NavItem("files", "Files", None, "Data"),
     NavItem("pipelines", "Pipelines", None, "Data"),
     NavItem("transformations", "Transformations", None, "Data"),
     NavItem("dag", "DAG", None, "Data"),
