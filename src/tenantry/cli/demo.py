@@ -58,6 +58,7 @@ async def setup_demo(s: Settings) -> list[tuple[str, str, str]]:
                         session, org_id=org.id, user=analyst, role="editor", caller=caller
                     )
             await session.commit()
+            await _sources(session, s)
     finally:
         await db.dispose()
     return [
@@ -65,3 +66,46 @@ async def setup_demo(s: Settings) -> list[tuple[str, str, str]]:
         (ORGS[1][2], DEMO_PASSWORD, "owner of Globex Ads"),
         (SHARED_USER, DEMO_PASSWORD, "editor in both organizations"),
     ]
+
+
+# What each demo organization's data looks like at the source, and the connections to it.
+SOURCES = {
+    "acme-shop": [("Shop database", "sqlite", {"path": "uploads/acme_shop.sqlite"})],
+    "globex-ads": [
+        ("Campaigns", "files", {"path": "uploads/campaigns.csv"}),
+        ("Ad spend", "files", {"path": "uploads/ad_spend.csv"}),
+        ("Clicks", "files", {"path": "uploads/clicks.jsonl"}),
+        ("Conversions", "files", {"path": "uploads/conversions.parquet"}),
+    ],
+}
+
+
+async def _sources(session, s: Settings) -> None:
+    """Generate the source files (once) and the connections to them (once)."""
+    import sqlalchemy as sa
+
+    from tenantry.cli.demo_data import acme_shop, globex_ads
+    from tenantry.connections import service as connections
+    from tenantry.connections.models import Connection
+    from tenantry.connections.storage import org_files
+    from tenantry.tenancy.authcache import OrgSnap
+    from tenantry.tenancy.context import Caller, OrgContext
+    from tenantry.tenancy.models import Organization
+
+    for slug, wanted in SOURCES.items():
+        org = await session.scalar(sa.select(Organization).where(Organization.slug == slug))
+        files = org_files(s, org.id)
+        if slug == "acme-shop" and not (files / "uploads" / "acme_shop.sqlite").exists():
+            acme_shop(files / "uploads" / "acme_shop.sqlite")
+        if slug == "globex-ads" and not (files / "uploads" / "conversions.parquet").exists():
+            globex_ads(files / "uploads")
+        ctx = OrgContext(org=OrgSnap.of(org), caller=Caller.system("demo"), role="owner")
+        for name, kind, config in wanted:
+            exists = await session.scalar(
+                sa.select(Connection.id).where(Connection.org_id == org.id, Connection.name == name)
+            )
+            if not exists:
+                conn = await connections.create(
+                    session, ctx=ctx, settings=s, name=name, kind=kind, config=config
+                )
+                await connections.test_saved(session, ctx=ctx, settings=s, connection_id=conn.id)
