@@ -71,14 +71,14 @@ def redis_url() -> str | None:
 @pytest.fixture
 def requires_postgres(postgres_url):
     if postgres_url is None:
-        pytest.skip(f"{PG_ENV} is not set (CI sets it)")
+        pytest.skip("TENANTRY_TEST_POSTGRES_URL is not set (CI sets it)")
     return postgres_url
 
 
 @pytest.fixture
 def requires_redis(redis_url):
     if redis_url is None:
-        pytest.skip(f"{REDIS_ENV} is not set (CI sets it)")
+        pytest.skip("TENANTRY_TEST_REDIS_URL is not set (CI sets it)")
     return redis_url
 
 
