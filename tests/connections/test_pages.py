@@ -85,3 +85,14 @@ def test_viewers_see_connections_but_cannot_change_them(client, world, settings)
     detail = client.get(f"/o/{world.a}/connections/{conn['id']}").text
     assert "Test connection" not in detail and not re.search(r"<button[^>]*>Save", detail)
     assert client.get(f"/o/{world.a}/connections/new?kind=sqlite").status_code == 403
+
+
+def test_every_kind_has_a_working_form(client, world):
+    from tenantry.connections.kinds import KINDS
+
+    browser_login(client, "admin@a.example")
+    for name, kind in KINDS.items():
+        page = client.get(f"/o/{world.a}/connections/new?kind={name}")
+        assert page.status_code == 200, name
+        for field in kind.config.model_fields:
+            assert f'name="{field}"' in page.text, (name, field)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from tenantry.connections.kinds import duckdb, files, mysql, postgres, sqlite
+from tenantry.connections.kinds import duckdb, files, mysql, postgres, rest_api, sqlite
 from tenantry.connections.kinds.base import Kind, TestContext
 from tenantry.core.errors import ValidationFailed
 
-KINDS: dict[str, Kind] = {k.KIND.name: k.KIND for k in (postgres, mysql, sqlite, duckdb, files)}
+KINDS: dict[str, Kind] = {
+    k.KIND.name: k.KIND for k in (postgres, mysql, sqlite, duckdb, files, rest_api)
+}
 
 
 def get_kind(name: str) -> Kind:
