@@ -21,6 +21,10 @@ from tenantry.core.http import RequestContextMiddleware, error_response, install
 from tenantry.core.logging import configure_logging
 from tenantry.core.ratelimit import make_counter
 from tenantry.core.security import AccessTokenVerifier, Keys
+from tenantry.orchestration import executors
+from tenantry.orchestration import views as run_views
+from tenantry.pipelines import views as pipeline_views
+from tenantry.runkinds import register_all
 from tenantry.tenancy import admin_pages, auth_views, org_pages, pages, views
 from tenantry.tenancy.authcache import AuthCache, RedisInvalidation
 from tenantry.tenancy.deps import public
@@ -50,9 +54,24 @@ async def start_runtime(app: FastAPI, settings: Settings) -> None:
     if settings.redis_url:
         app.state.invalidation = RedisInvalidation(settings.redis_url)
         await app.state.invalidation.start()
+    register_all()
+    app.state.executor = _executor(db, settings)
+    executors.install(app.state.executor)
+    if isinstance(app.state.executor, executors.InlineExecutor):
+        await app.state.executor.start()
+
+
+def _executor(db: Database, settings: Settings) -> executors.Executor:
+    if settings.executor == "celery":
+        return executors.CeleryExecutor(settings)
+    return executors.InlineExecutor(db, settings)
 
 
 async def stop_runtime(app: FastAPI) -> None:
+    if isinstance(app.state.executor, executors.InlineExecutor):
+        await app.state.executor.stop()
+    if executors.current() is app.state.executor:
+        executors.install(None)
     if app.state.invalidation is not None:
         await app.state.invalidation.stop()
     await app.state.counter.close()
@@ -112,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(views.router)
     app.include_router(warehouse_views.router)
     app.include_router(connection_views.router)
+    app.include_router(pipeline_views.router)
+    app.include_router(run_views.router)
     render.mount_static(app)
     app.include_router(pages.router)
     app.include_router(org_pages.router)

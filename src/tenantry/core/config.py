@@ -9,6 +9,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,6 +102,29 @@ class Settings(BaseSettings):
     )
     warehouse_query_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A read-only warehouse query is stopped after this long."
+    )
+    executor: Literal["inline", "celery"] = Field(
+        default="inline",
+        description="Where runs execute: `inline` (threads in `tenantry serve`) or `celery` "
+        "(`tenantry worker` processes).",
+    )
+    celery_broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (`redis://…` or `amqp://…`); defaults to `TENANTRY_REDIS_URL`.",
+    )
+    run_max_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Runs executing at once per server or worker."
+    )
+    run_max_concurrency_per_org: int = Field(
+        default=2, ge=1, le=64, description="Runs of one organization executing at once."
+    )
+    run_heartbeat_seconds: float = Field(
+        default=5, gt=0, description="How often a running run reports that it is alive."
+    )
+    run_stale_after_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A running run silent this long is marked failed (worker lost) and retried.",
     )
     log_level: str = Field(default="INFO", description="Log level.")
     log_format: str = Field(default="text", description="`text` or `json`.")

@@ -21,6 +21,7 @@ log = logging.getLogger("tenantry.http")
 access = logging.getLogger("tenantry.access")
 # Probes hit these every few seconds; logging each would drown the log.
 QUIET_PATHS = frozenset({"/healthz", "/readyz"})
+_NAMED_FIELD = re.compile(r"^([a-z_][a-z0-9_.]*): ")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 SECURITY_HEADERS = [
@@ -150,6 +151,13 @@ def validation_problem(exc: RequestValidationError) -> JSONResponse:
         message = err.get("msg", "is invalid")
         if err.get("type") == "missing":
             message = "is required"
+        if err.get("type") == "value_error":
+            # Whole-object checks name the field they are about: "primary_key: merge needs …".
+            message = message.removeprefix("Value error, ")
+            named = _NAMED_FIELD.match(message)
+            if named:
+                field = f"{field}.{named[1]}" if field else named[1]
+                message = message[named.end() :]
         errors.append({"field": field, "message": message})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem_response(

@@ -13,17 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tenantry.connections.kinds.duckdb import READ_CONFIG
 from tenantry.core.errors import ValidationFailed
 from tenantry.warehouse.locks import warehouse_lock
 
 SCHEMAS = ("raw", "staging", "marts")
-# Queries may not touch files, extensions or settings, whatever the guard let through.
-READ_CONFIG = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tenantry.core.db import Base, IdMixin, TimestampMixin
 from tenantry.core.secrets import EncryptedJSON
 
-KINDS = ("duckdb", "postgres")
+KINDS = ("duckdb", "postgres", "connection")
 
 
 class Warehouse(IdMixin, TimestampMixin, Base):
@@ -23,5 +23,9 @@ class Warehouse(IdMixin, TimestampMixin, Base):
     kind: Mapped[str] = mapped_column(sa.String(16))
     # postgres: {"role", "password", "schemas": {"raw": …, "staging": …, "marts": …}}
     config: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
+    # kind "connection": the organization's own database, a destination connection of its own.
+    connection_id: Mapped[str | None] = mapped_column(sa.ForeignKey("connections.id"), default=None)
 
-    __table_args__ = (sa.CheckConstraint("kind in ('duckdb','postgres')", name="kind"),)
+    __table_args__ = (
+        sa.CheckConstraint("kind in ('duckdb','postgres','connection')", name="kind"),
+    )

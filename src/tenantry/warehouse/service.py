@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,94 @@ async def _record(session: AsyncSession, settings: Settings, org) -> Warehouse:
     return row
 
 
-async def open_warehouse(session: AsyncSession, settings: Settings, org) -> Store:
+async def _row(session: AsyncSession, settings: Settings, org) -> Warehouse:
     row = await session.scalar(sa.select(Warehouse).where(Warehouse.org_id == org.id))
-    if row is None:
-        row = await _record(session, settings, org)
+    return row if row is not None else await _record(session, settings, org)
+
+
+OWN_SCHEMAS = {kind: kind for kind in SCHEMAS}  # in an organization's own database
+
+
+async def _own_connection(session: AsyncSession, settings: Settings, row: Warehouse):
+    """The organization's own database: (kind, full config) of its destination connection."""
+    from tenantry.connections import service as connections
+    from tenantry.connections.models import Connection
+
+    conn = await session.scalar(
+        sa.select(Connection).where(
+            Connection.id == row.connection_id, Connection.org_id == row.org_id
+        )
+    )
+    if conn is None or conn.deleted_at is not None:
+        raise ConfigurationError(
+            "This organization's warehouse is set to a connection that was deleted; "
+            "restore it or choose another warehouse in Settings."
+        )
+    return conn.kind, connections.full_config(conn)
+
+
+def _own_postgres_url(settings: Settings, config) -> tuple[str, dict[str, Any]]:
+    from urllib.parse import quote
+
+    from tenantry.connections.netguard import resolve_allowed
+
+    host = resolve_allowed(config.host, config.port, allowed=settings.allowed_private_networks)
+    url = f"postgresql://{host}:{config.port}/{quote(config.database)}"
+    password = config.password.get_secret_value() if config.password else ""
+    return url, {"role": config.user, "password": password, "schemas": OWN_SCHEMAS}
+
+
+async def open_warehouse(session: AsyncSession, settings: Settings, org) -> Store:
+    row = await _row(session, settings, org)
     if row.kind == "duckdb":
         return DuckDBWarehouse(duckdb_path(settings, org.id))
-    return PostgresWarehouse(_postgres_url(settings), row.config)
+    if row.kind == "postgres":
+        return PostgresWarehouse(_postgres_url(settings), row.config)
+    kind, config = await _own_connection(session, settings, row)
+    if kind == "duckdb":
+        from tenantry.connections.storage import inside, org_files
+
+        return DuckDBWarehouse(inside(org_files(settings, org.id), config.path))
+    url, pg = _own_postgres_url(settings, config)
+    return PostgresWarehouse(url, pg)
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """Where pipelines load for an organization: enough to build a dlt destination."""
+
+    kind: str  # duckdb | postgres
+    label: str
+    datasets: dict[str, str]  # raw/staging/marts → the physical schema
+    path: Path | None = None  # duckdb: the file …
+    lock_path: Path | None = None  # … and its writer lock
+    credentials: dict[str, Any] | None = None  # postgres: host, port, username, password, database
+
+
+async def load_target(session: AsyncSession, settings: Settings, org) -> LoadTarget:
+    store = await open_warehouse(session, settings, org)
+    if isinstance(store, DuckDBWarehouse):
+        await asyncio.to_thread(store.ensure)  # creates the file and its raw/staging/marts
+        return LoadTarget(
+            kind="duckdb",
+            label="the organization's warehouse (DuckDB)",
+            datasets={k: k for k in SCHEMAS},
+            path=store.path,
+            lock_path=store.lock_path,
+        )
+    args = postgres_store.connect_args(store.admin_url)
+    return LoadTarget(
+        kind="postgres",
+        label="the organization's warehouse (PostgreSQL)",
+        datasets=dict(store.schemas),
+        credentials={
+            "host": args["host"],
+            "port": args["port"],
+            "username": store.role,
+            "password": store.password,
+            "database": args["database"],
+        },
+    )
 
 
 async def _tables(store: Store) -> list[dict[str, Any]]:

@@ -9,7 +9,15 @@ from pydantic import BaseModel, Field
 from tenantry.connections.kinds.base import Kind, TestContext
 from tenantry.connections.storage import inside
 from tenantry.core.errors import ValidationFailed
-from tenantry.warehouse.duckdb_store import READ_CONFIG
+
+# Reads (warehouse queries, DuckDB sources) may not touch files, extensions or settings,
+# whatever SQL they run.
+READ_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
 
 
 class DuckDBConfig(BaseModel):

@@ -1,0 +1,1 @@
+"""dlt pipelines: a source connection, a destination (by default the warehouse), a spec."""
