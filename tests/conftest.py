@@ -9,6 +9,7 @@ import shutil
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
@@ -164,3 +165,61 @@ def world(client):
     from tests.helpers import build_world
 
     return build_world(client)
+
+
+async def _admin(url: str, *statements: str) -> list:
+    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    out = []
+    try:
+        async with engine.connect() as conn:
+            for stmt in statements:
+                result = await conn.execute(sa.text(stmt))
+                out.append(result.fetchall() if result.returns_rows else None)
+    finally:
+        await engine.dispose()
+    return out
+
+
+@pytest.fixture
+def pg_warehouse(requires_postgres, settings):
+    """A throwaway warehouse database; the roles made for it are dropped afterwards."""
+    name = "tenantry_wh_" + uuid.uuid4().hex[:8]
+    before = {
+        r[0] for r in asyncio.run(_admin(requires_postgres, "select rolname from pg_roles"))[0]
+    }
+    asyncio.run(_admin(requires_postgres, f'CREATE DATABASE "{name}"'))
+    url = requires_postgres.rsplit("/", 1)[0] + "/" + name
+    settings.warehouse_kind = "postgres"
+    settings.warehouse_postgres_url = url
+    yield url
+    asyncio.run(_admin(requires_postgres, f'DROP DATABASE "{name}" WITH (FORCE)'))
+    after = {
+        r[0] for r in asyncio.run(_admin(requires_postgres, "select rolname from pg_roles"))[0]
+    }
+    for role in sorted(after - before):
+        asyncio.run(_admin(requires_postgres, f'DROP ROLE "{role}"'))
+
+
+@pytest.fixture
+def requires_mysql():
+    """MariaDB/MySQL for source tests: skipped when unset, a failure when set but unreachable."""
+    from urllib.parse import urlsplit
+
+    raw = os.environ.get("TENANTRY_TEST_MYSQL_URL")
+    if not raw:
+        pytest.skip("TENANTRY_TEST_MYSQL_URL is not set (CI sets it)")
+    url = urlsplit(raw)
+    import pymysql
+
+    try:
+        pymysql.connect(
+            host=url.hostname,
+            port=url.port or 3306,
+            user=url.username or "root",
+            password=url.password or "",
+            database=url.path.lstrip("/"),
+            connect_timeout=5,
+        ).close()
+    except Exception as exc:
+        pytest.fail(f"TENANTRY_TEST_MYSQL_URL is set but MariaDB is unreachable: {exc}")
+    return url

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from urllib.parse import urlsplit
-
-import pytest
 
 from tenantry.connections.storage import org_files
 
@@ -155,14 +152,6 @@ def test_postgres_secrets_are_write_only_and_the_test_really_connects(
         + str(client.get(f"/api/v1/orgs/{world.a}/audit", headers=owner.h).json())
     )
     assert "not-needed-with-trust-1" not in everything
-
-
-@pytest.fixture
-def requires_mysql():
-    url = os.environ.get("TENANTRY_TEST_MYSQL_URL")
-    if not url:
-        pytest.skip("TENANTRY_TEST_MYSQL_URL is not set (CI sets it)")
-    return urlsplit(url)
 
 
 def test_mariadb_test_really_connects(client, settings, world, requires_mysql):

@@ -3,48 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from tenantry.core.db import make_engine
 from tenantry.warehouse import postgres_store
 from tenantry.warehouse.models import Warehouse
 from tenantry.warehouse.postgres_store import PostgresWarehouse
-
-
-async def _admin(url: str, *statements: str) -> list:
-    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
-    out = []
-    try:
-        async with engine.connect() as conn:
-            for stmt in statements:
-                result = await conn.execute(sa.text(stmt))
-                out.append(result.fetchall() if result.returns_rows else None)
-    finally:
-        await engine.dispose()
-    return out
-
-
-@pytest.fixture
-def pg_warehouse(requires_postgres, settings):
-    """A throwaway warehouse database; the roles made for it are dropped afterwards."""
-    name = "tenantry_wh_" + uuid.uuid4().hex[:8]
-    before = {
-        r[0] for r in asyncio.run(_admin(requires_postgres, "select rolname from pg_roles"))[0]
-    }
-    asyncio.run(_admin(requires_postgres, f'CREATE DATABASE "{name}"'))
-    url = requires_postgres.rsplit("/", 1)[0] + "/" + name
-    settings.warehouse_kind = "postgres"
-    settings.warehouse_postgres_url = url
-    yield url
-    asyncio.run(_admin(requires_postgres, f'DROP DATABASE "{name}" WITH (FORCE)'))
-    after = {
-        r[0] for r in asyncio.run(_admin(requires_postgres, "select rolname from pg_roles"))[0]
-    }
-    for role in sorted(after - before):
-        asyncio.run(_admin(requires_postgres, f'DROP ROLE "{role}"'))
 
 
 def _store(client, slug, person) -> PostgresWarehouse:
