@@ -61,6 +61,15 @@ COMMANDS = [
     ["connections"],
     ["connections", "list"],
     ["connections", "test"],
+    ["pipelines"],
+    ["pipelines", "list"],
+    ["pipelines", "run"],
+    ["runs"],
+    ["runs", "list"],
+    ["runs", "logs"],
+    ["runs", "cancel"],
+    ["runs", "retry"],
+    ["worker"],
 ]
 
 
@@ -263,3 +272,46 @@ def test_connections_list_and_test(settings):
     assert bad.returncode == 1 and "no file 'missing.db'" in bad.stderr
     nobody = tenantry(settings, "connections", "test", "Shop", "--org", "nope")
     assert nobody.returncode == 1 and "no organization" in nobody.stderr
+
+
+def test_pipelines_run_and_runs_logs_list_retry(settings):
+    import sqlite3
+
+    from tenantry.connections.storage import org_files
+
+    with TestClient(create_app(settings)) as client:
+        ada = signup(client, "ada@example.com")
+        org = create_org(client, ada, "Acme")
+        db = sqlite3.connect(org_files(settings, org["id"]) / "shop.db")
+        db.execute("create table orders (id int primary key, total real)")
+        db.executemany("insert into orders values (?, ?)", [(i, i / 2) for i in range(42)])
+        db.commit()
+        db.close()
+        source = client.post(
+            "/api/v1/orgs/acme/connections",
+            json={"name": "Shop", "kind": "sqlite", "config": {"path": "shop.db"}},
+            headers=ada.h,
+        ).json()["id"]
+        for name, table in (("Orders", "orders"), ("Broken", "no_such_table")):
+            client.post(
+                "/api/v1/orgs/acme/pipelines",
+                json={"name": name, "source_id": source, "spec": {"mode": "table", "table": table}},
+                headers=ada.h,
+            )
+    done = tenantry(settings, "pipelines", "run", "Orders", "--org", "acme", "--wait")
+    assert done.returncode == 0, done.stderr
+    assert "Extracting orders" in done.stdout and "Succeeded: 42 rows" in done.stdout
+    assert "run succeeded" in done.stderr
+    broken = tenantry(settings, "pipelines", "run", "Broken", "--org", "acme")
+    assert broken.returncode == 1 and "run failed" in broken.stderr
+    listed = tenantry(settings, "pipelines", "list", "--org", "acme")
+    assert "Orders" in listed.stdout and "succeeded" in listed.stdout and "failed" in listed.stdout
+    runs = tenantry(settings, "runs", "list", "--org", "acme")
+    assert runs.returncode == 0 and runs.stdout.count("pipeline") == 2
+    failed_id = next(line.split()[0] for line in runs.stdout.splitlines() if "failed" in line)
+    log = tenantry(settings, "runs", "logs", failed_id, "--org", "acme", "--follow")
+    assert log.returncode == 1 and "no_such_table" in log.stdout
+    again = tenantry(settings, "runs", "retry", failed_id, "--org", "acme", "--wait")
+    assert again.returncode == 1 and "attempt 2" in again.stdout
+    gone = tenantry(settings, "runs", "logs", "0" * 32, "--org", "acme")
+    assert gone.returncode == 1 and "no such run" in gone.stderr

@@ -22,7 +22,8 @@ def pg_source(requires_postgres):
             requires_postgres,
             f"CREATE SCHEMA {schema}",
             f"CREATE TABLE {schema}.orders (id int primary key, amount numeric(10,2), note text)",
-            f"INSERT INTO {schema}.orders SELECT g, g * 1.5, 'n' || g FROM generate_series(1, 250) g",
+            f"INSERT INTO {schema}.orders "
+            "SELECT g, g * 1.5, 'n' || g FROM generate_series(1, 250) g",
         )
     )
     yield requires_postgres, schema
@@ -52,6 +53,7 @@ def test_postgres_source_into_the_duckdb_warehouse(client, settings, world, pg_s
     assert done["status"] == "succeeded", done["error"]
     sql = "SELECT count(*), sum(amount)::DOUBLE, max(note) FROM raw.orders"
     assert query(client, editor, world.a, sql) == [[250, 47062.5, "n99"]]
+
 
 @pytest.fixture
 def maria_orders(requires_mysql):

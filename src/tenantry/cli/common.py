@@ -58,3 +58,19 @@ async def open_db(s: Settings, *, migrate: bool = True) -> Database:
     if migrate:
         await migrations.ensure_current(db.engine, auto_upgrade=s.is_sqlite)
     return db
+
+
+async def org_context(session, slug: str):
+    """The organization by slug, acted on by the operator (as owner, audited as the CLI)."""
+    import sqlalchemy as sa
+
+    from tenantry.tenancy.authcache import OrgSnap
+    from tenantry.tenancy.context import Caller, OrgContext
+    from tenantry.tenancy.models import Organization
+
+    org = await session.scalar(
+        sa.select(Organization).where(Organization.slug == slug, Organization.deleted_at.is_(None))
+    )
+    if org is None:
+        fail(f"no organization with slug '{slug}'; see `tenantry orgs list`")
+    return OrgContext(org=OrgSnap.of(org), caller=Caller.system("cli"), role="owner")

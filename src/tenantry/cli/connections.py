@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli.common import fail, open_db, run, settings
+from tenantry.cli.common import fail, open_db, org_context, run, settings
 
 app = typer.Typer(help="Organizations' connections.", no_args_is_help=True)
-
-
-async def _org_context(session, slug: str):
-    import sqlalchemy as sa
-
-    from tenantry.tenancy.authcache import OrgSnap
-    from tenantry.tenancy.context import Caller, OrgContext
-    from tenantry.tenancy.models import Organization
-
-    org = await session.scalar(
-        sa.select(Organization).where(Organization.slug == slug, Organization.deleted_at.is_(None))
-    )
-    if org is None:
-        fail(f"no organization with slug '{slug}'; see `tenantry orgs list`")
-    return OrgContext(org=OrgSnap.of(org), caller=Caller.system("cli"), role="owner")
 
 
 @app.command("list")
@@ -36,7 +21,7 @@ def list_connections(org: str = typer.Option(..., "--org", help="Organization sl
         db = await open_db(settings())
         try:
             async with db.session() as session:
-                ctx = await _org_context(session, org)
+                ctx = await org_context(session, org)
                 rows, _ = await service.list_connections(
                     session, ctx=ctx, params=PageParams(size=200), kind=None
                 )
@@ -69,7 +54,7 @@ def test_connection(
         db = await open_db(s)
         try:
             async with db.session() as session:
-                ctx = await _org_context(session, org)
+                ctx = await org_context(session, org)
                 conn_id = await session.scalar(
                     sa.select(Connection.id).where(
                         Connection.org_id == ctx.org.id,

@@ -8,6 +8,8 @@ import typer
 
 from tenantry.cli.common import fail, open_db, run, settings
 from tenantry.cli.connections import app as connections_app
+from tenantry.cli.pipelines import app as pipelines_app
+from tenantry.cli.runs import app as runs_app
 
 app = typer.Typer(help="Tenantry: multi-tenant data and analytics platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Metadata database migrations.", no_args_is_help=True)
@@ -19,6 +21,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(connections_app, name="connections")
+app.add_typer(pipelines_app, name="pipelines")
+app.add_typer(runs_app, name="runs")
 
 
 def _check_ready() -> None:
@@ -51,6 +55,40 @@ def serve(
     s = settings()
     typer.echo(f"Tenantry on http://{host or s.host}:{port or s.port}  (API docs at /docs)")
     _serve(host, port)
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(
+        None, help="Runs at once in this worker (default TENANTRY_RUN_MAX_CONCURRENCY)"
+    ),
+    loglevel: str = typer.Option("INFO", help="Celery's log level"),
+):
+    """Execute runs from the Celery broker (TENANTRY_EXECUTOR=celery)."""
+    s = settings()
+    from tenantry.orchestration.celery_app import broker_url, make_app
+    from tenantry.orchestration.worker import runtime
+    from tenantry.runkinds import register_all
+
+    try:
+        url = broker_url(s)
+    except Exception as exc:
+        fail(str(exc))
+    register_all()
+    runtime()  # connect to the store and start the reaper before taking messages
+    n = concurrency or s.run_max_concurrency
+    typer.echo(f"Tenantry worker: {n} run(s) at once from {url.split('@')[-1]}")
+    make_app(url).worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={n}",
+            f"--loglevel={loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    )
 
 
 @app.command()
