@@ -22,7 +22,9 @@ from tenantry.core.logging import configure_logging
 from tenantry.core.ratelimit import make_counter
 from tenantry.core.security import AccessTokenVerifier, Keys
 from tenantry.orchestration import executors
+from tenantry.orchestration import pages as run_pages
 from tenantry.orchestration import views as run_views
+from tenantry.pipelines import pages as pipeline_pages
 from tenantry.pipelines import views as pipeline_views
 from tenantry.runkinds import register_all
 from tenantry.tenancy import admin_pages, auth_views, org_pages, pages, views
@@ -140,4 +142,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(warehouse_pages.router)
     app.include_router(connection_pages.router)
     app.include_router(file_pages.router)
+    app.include_router(pipeline_pages.router)
+    app.include_router(run_pages.router)
     return app

@@ -121,6 +121,13 @@ async def list_runs(
     return await paginate(session, stmt.order_by(Run.created_at.desc(), Run.id), params)
 
 
+async def attempts(session: AsyncSession, *, org_id: str, root_id: str) -> list[Run]:
+    rows = await session.scalars(
+        sa.select(Run).where(Run.org_id == org_id, Run.root_id == root_id).order_by(Run.attempt)
+    )
+    return list(rows)
+
+
 async def latest_by_target(
     session: AsyncSession, *, org_id: str, target_ids: list[str]
 ) -> dict[str, Run]:

@@ -182,11 +182,15 @@ async def update(
     destination_id: str | None = None,
     spec: dict[str, Any] | None = None,
     clear_destination: bool = False,
+    replace_spec: bool = False,
 ) -> Pipeline:
     p = await get(session, ctx=ctx, pipeline_id=pipeline_id)
     before = _audit_view(p)
     new_name = validate_name(name) if name is not None else p.name
-    parsed = parse_spec({**p.spec, **spec} if spec is not None else p.spec)
+    if spec is None:
+        parsed = parse_spec(p.spec)
+    else:  # the API merges fields over the saved spec; the form sends it whole
+        parsed = parse_spec(spec if replace_spec else {**p.spec, **spec})
     new_dest = None if clear_destination else (destination_id or p.destination_id)
     await _validate(session, ctx, p.source_id, new_dest, parsed)
     if new_name != p.name:

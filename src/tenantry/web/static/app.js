@@ -23,3 +23,51 @@
     });
   });
 })();
+// Live run logs: <pre data-run-log data-stream="…"> follows the run's server-sent events and
+// reloads the page when the run ends, so status, tables and buttons are current.
+(function () {
+  var pre = document.querySelector("[data-run-log]");
+  if (!pre || !pre.getAttribute("data-stream") || !window.EventSource) return;
+  var url = pre.getAttribute("data-stream") + "?after=" + pre.getAttribute("data-after");
+  var source = new EventSource(url);
+  source.addEventListener("log", function (ev) {
+    var line = JSON.parse(ev.data);
+    var span = document.createElement("span");
+    span.className = "log-" + line.level;
+    span.textContent = line.at.substring(11, 19) + " " + line.message + "\n";
+    pre.appendChild(span);
+    pre.scrollTop = pre.scrollHeight;
+  });
+  source.addEventListener("status", function (ev) {
+    var status = JSON.parse(ev.data).status;
+    var badge = document.querySelector("[data-run-status] .badge");
+    if (badge) { badge.textContent = status; badge.className = "badge status-" + status; }
+  });
+  source.addEventListener("end", function () {
+    source.close();
+    window.location.reload();
+  });
+})();
+// Pipeline form: show only the options that apply to the chosen mode and disposition.
+(function () {
+  var form = document.querySelector("[data-pipeline-form]");
+  if (!form) return;
+  var mode = form.querySelector("[name=mode]");
+  var disposition = form.querySelector("[name=write_disposition]");
+  var source = form.querySelector("[data-source-select]");
+  function sync() {
+    if (source && source.selectedOptions.length) {
+      var modes = source.selectedOptions[0].getAttribute("data-modes").split(" ");
+      Array.prototype.forEach.call(mode.options, function (o) { o.hidden = modes.indexOf(o.value) < 0; });
+      if (modes.indexOf(mode.value) < 0) mode.value = modes[0];
+    }
+    form.querySelectorAll("[data-modes]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-modes").split(" ").indexOf(mode.value) < 0;
+    });
+    form.querySelectorAll("[data-dispositions]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-dispositions").split(" ").indexOf(disposition.value) < 0;
+    });
+  }
+  [mode, disposition, source].forEach(function (el) { if (el) el.addEventListener("change", sync); });
+  sync();
+})();
