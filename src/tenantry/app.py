@@ -59,19 +59,17 @@ async def start_runtime(app: FastAPI, settings: Settings) -> None:
     register_all()
     app.state.executor = _executor(db, settings)
     executors.install(app.state.executor)
-    if isinstance(app.state.executor, executors.InlineExecutor):
-        await app.state.executor.start()
+    await app.state.executor.start()
 
 
 def _executor(db: Database, settings: Settings) -> executors.Executor:
     if settings.executor == "celery":
-        return executors.CeleryExecutor(settings)
+        return executors.CeleryExecutor(settings, db)
     return executors.InlineExecutor(db, settings)
 
 
 async def stop_runtime(app: FastAPI) -> None:
-    if isinstance(app.state.executor, executors.InlineExecutor):
-        await app.state.executor.stop()
+    await app.state.executor.stop()
     if executors.current() is app.state.executor:
         executors.install(None)
     if app.state.invalidation is not None:

@@ -27,6 +27,8 @@ log = logging.getLogger("tenantry.runs")
 
 
 class Executor(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
     async def submit(self, run: Run, *, delay: float = 0) -> None: ...
 
 
@@ -72,7 +74,7 @@ class InlineExecutor:
             self._wake.clear()
             try:
                 if loop.time() >= next_reap:
-                    next_reap = loop.time() + max(self.settings.run_stale_after_seconds / 4, 0.5)
+                    next_reap = loop.time() + reaper.interval(self.settings)
                     await reaper.reap(self.db, self.settings)
                 await self._dispatch()
             except Exception:  # the dispatcher must outlive a store hiccup
@@ -111,8 +113,21 @@ class InlineExecutor:
 
 
 class CeleryExecutor:
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    """Sends runs to the broker. In the server it also watches for runs whose worker died."""
+
+    def __init__(self, settings: Settings, db: Database | None = None):
+        self.settings, self.db = settings, db
+        self._reaper: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self.db is not None:
+            self._reaper = asyncio.create_task(reaper.reap_forever(self.db, self.settings))
+
+    async def stop(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
 
     async def submit(self, run: Run, *, delay: float = 0) -> None:
         from tenantry.orchestration.celery_app import send

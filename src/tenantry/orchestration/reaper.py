@@ -5,6 +5,8 @@ Every server and worker runs this; the guarded UPDATE makes sure only one of the
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -12,6 +14,21 @@ import sqlalchemy as sa
 from tenantry.core.config import Settings
 from tenantry.core.db import Database, utcnow
 from tenantry.orchestration.models import Run, RunLog
+
+log = logging.getLogger("tenantry.runs")
+
+
+def interval(settings: Settings) -> float:
+    return max(settings.run_stale_after_seconds / 4, 0.5)
+
+
+async def reap_forever(db: Database, settings: Settings) -> None:
+    while True:
+        try:
+            await reap(db, settings)
+        except Exception:  # a store hiccup must not end the loop
+            log.exception("reaper pass failed; retrying")
+        await asyncio.sleep(interval(settings))
 
 
 async def reap(db: Database, settings: Settings) -> list[str]:

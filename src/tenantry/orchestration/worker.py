@@ -38,17 +38,9 @@ class WorkerRuntime:
 
         secrets.configure(self.settings.fernet_keys)
         self.db = Database(self.settings.resolved_database_url)
-        self.loop.create_task(self._reap_forever())
-
-    async def _reap_forever(self) -> None:
         from tenantry.orchestration import reaper
 
-        while True:
-            try:
-                await reaper.reap(self.db, self.settings)
-            except Exception:
-                log.exception("reaper pass failed")
-            await asyncio.sleep(max(self.settings.run_stale_after_seconds / 4, 0.5))
+        self.loop.create_task(reaper.reap_forever(self.db, self.settings))
 
     async def _execute(self, run_id: str) -> str | None:
         import sqlalchemy as sa
