@@ -59,6 +59,7 @@ async def setup_demo(s: Settings) -> list[tuple[str, str, str]]:
                     )
             await session.commit()
             await _sources(session, s)
+        await _pipelines(db, s)
     finally:
         await db.dispose()
     return [
@@ -109,3 +110,86 @@ async def _sources(session, s: Settings) -> None:
                     session, ctx=ctx, settings=s, name=name, kind=kind, config=config
                 )
                 await connections.test_saved(session, ctx=ctx, settings=s, connection_id=conn.id)
+
+
+def _files(table: str, source: str) -> tuple[str, str, dict]:
+    return (
+        table.replace("_", " ").capitalize(),
+        source,
+        {
+            "mode": "files",
+            "table_name": table,
+            "write_disposition": "replace",
+        },
+    )
+
+
+# Each organization's pipelines into its own warehouse: (name, source connection, spec).
+PIPELINES = {
+    "acme-shop": [
+        (
+            "Shop database",
+            "Shop database",
+            {
+                "mode": "database",
+                "write_disposition": "merge",
+                "dataset": "raw",
+            },
+        ),
+    ],
+    "globex-ads": [
+        _files("campaigns", "Campaigns"),
+        _files("ad_spend", "Ad spend"),
+        _files("clicks", "Clicks"),
+        _files("conversions", "Conversions"),
+    ],
+}
+
+
+async def _pipelines(db, s: Settings) -> None:
+    """Create the demo pipelines (once) and load each organization's warehouse with real runs
+    (again only if the last run did not succeed)."""
+    import sqlalchemy as sa
+    import typer
+
+    from tenantry.connections.models import Connection
+    from tenantry.orchestration import service as runs
+    from tenantry.orchestration.execute import execute_run
+    from tenantry.orchestration.models import Run
+    from tenantry.pipelines import service as pipelines
+    from tenantry.pipelines.models import Pipeline
+    from tenantry.runkinds import register_all
+    from tenantry.tenancy.authcache import OrgSnap
+    from tenantry.tenancy.context import Caller, OrgContext
+    from tenantry.tenancy.models import Organization
+
+    register_all()
+    for slug, wanted in PIPELINES.items():
+        async with db.session() as session:
+            org = await session.scalar(sa.select(Organization).where(Organization.slug == slug))
+            ctx = OrgContext(org=OrgSnap.of(org), caller=Caller.system("demo"), role="owner")
+            todo = []
+            for name, source, spec in wanted:
+                p = await session.scalar(
+                    sa.select(Pipeline).where(Pipeline.org_id == org.id, Pipeline.name == name)
+                )
+                if p is None:
+                    source_id = await session.scalar(
+                        sa.select(Connection.id).where(
+                            Connection.org_id == org.id, Connection.name == source
+                        )
+                    )
+                    p = await pipelines.create(
+                        session, ctx=ctx, name=name, source_id=source_id, spec=spec
+                    )
+                last = await runs.latest_by_target(session, org_id=org.id, target_ids=[p.id])
+                if p.id not in last or last[p.id].status != "succeeded":
+                    todo.append(await pipelines.start_run(session, ctx=ctx, pipeline_id=p.id))
+        for run in todo:
+            status = await execute_run(db, s, run.id)
+            async with db.session() as session:
+                done = await session.get(Run, run.id)
+            typer.echo(
+                f"  {slug}: {done.target_name} {status} — {done.rows_loaded:,} rows "
+                f"into {', '.join(sorted(done.tables)) or 'no table'}"
+            )

@@ -7,7 +7,9 @@ organization's own pipelines dir; DuckDB writes hold the warehouse writer lock o
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -126,7 +128,36 @@ def _check_merge_keys(pipeline, plan: LoadPlan) -> None:
         )
 
 
+class _DltWarnings(logging.Handler):
+    """dlt's warnings (e.g. a column type it cannot map) belong in the run's own log. Only
+    records from this run's thread: runs of other organizations share the ``dlt`` logger."""
+
+    def __init__(self, ctl: RunControl):
+        super().__init__(logging.WARNING)
+        self.ctl, self.thread = ctl, threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.ctl.log(f"dlt: {record.getMessage()}", "warning")
+
+
+@contextmanager
+def _capture_dlt_warnings(ctl: RunControl) -> Iterator[None]:
+    handler = _DltWarnings(ctl)
+    logger = logging.getLogger("dlt")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def run_load(plan: LoadPlan, ctl: RunControl) -> dict[str, Any]:
+    with _capture_dlt_warnings(ctl):
+        return _run_load(plan, ctl)
+
+
+def _run_load(plan: LoadPlan, ctl: RunControl) -> dict[str, Any]:
     import dlt
 
     plan.pipelines_dir.mkdir(parents=True, exist_ok=True)

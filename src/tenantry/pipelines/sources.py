@@ -192,6 +192,18 @@ def _rest_source(plan: SourcePlan) -> list:
     resolve_allowed(parts.hostname, port, allowed=plan.allowed_networks, field="config.base_url")
     headers, params, _ = request_parts(c)
     client: dict[str, Any] = {"base_url": c.base_url, "headers": headers}
+    if c.auth == "api_key":
+        # Given to dlt as an auth, applied to every request, not as an endpoint parameter:
+        # paginators that follow a next URL (json_link, link_header) drop the endpoint's
+        # parameters, so a key in the query string was missing from page 2 on (HTTP 401).
+        headers.pop(c.api_key_name, None)
+        params.pop(c.api_key_name, None)
+        client["auth"] = {
+            "type": "api_key",
+            "name": c.api_key_name,
+            "api_key": _secret(c.api_key),
+            "location": c.api_key_location,
+        }
     if c.auth == "basic":
         client["auth"] = {
             "type": "http_basic",
