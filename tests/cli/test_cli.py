@@ -135,6 +135,28 @@ def test_demo_is_idempotent(settings):
             "items"
         ]
         assert sorted(o["slug"] for o in orgs) == ["acme-shop", "globex-ads"]
+        # Real pipelines loaded each organization's own warehouse (once: the second demo
+        # found them loaded).
+        h = {"Authorization": f"Bearer {token}"}
+        expected = {
+            "acme-shop": {"customers", "orders", "order_items", "sessions"},
+            "globex-ads": {"campaigns", "ad_spend", "clicks", "conversions"},
+        }
+        for slug, tables in expected.items():
+            found = client.get(f"/api/v1/orgs/{slug}/warehouse", headers=h).json()["tables"]
+            assert {t["name"] for t in found if t["schema"] == "raw"} >= tables
+            assert not {t["name"] for t in found} & expected[
+                "globex-ads" if slug == "acme-shop" else "acme-shop"
+            ]
+            runs = client.get(f"/api/v1/orgs/{slug}/runs", headers=h).json()["items"]
+            assert runs and all(r["status"] == "succeeded" for r in runs)
+            assert len(runs) == (1 if slug == "acme-shop" else 4)
+        rows = client.post(
+            "/api/v1/orgs/acme-shop/warehouse/query",
+            json={"sql": "SELECT count(*) FROM raw.orders"},
+            headers=h,
+        ).json()["rows"]
+        assert rows[0][0] > 1000
 
 
 def _raw_secret(client) -> str:

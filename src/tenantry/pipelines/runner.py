@@ -96,10 +96,9 @@ class _Progress:
         return step
 
 
-def _stats(pipeline, info) -> dict[str, dict[str, int]]:
+def _stats(normalized, info) -> dict[str, dict[str, int]]:
     tables: dict[str, dict[str, int]] = {}
-    normalize = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-    for name, rows in (normalize.row_counts if normalize else {}).items():
+    for name, rows in (normalized.row_counts if normalized else {}).items():
         if not name.startswith("_dlt"):
             tables.setdefault(name, {"rows": 0, "bytes": 0})["rows"] += rows
     for package in info.load_packages if info else []:
@@ -169,6 +168,10 @@ def _run_load(plan: LoadPlan, ctl: RunControl) -> dict[str, Any]:
             destination=build_destination(plan.destination),
             dataset_name=plan.destination.dataset,
         )
+        # No runtime trace: dlt pickles it into the working directory (trace.pickle) with every
+        # failed step's exception message, and those can hold a secret — e.g. an HTTP error's
+        # URL with an API key in its query string. Row counts come from the steps' own results.
+        pipeline.config.enable_runtime_trace = False
         resumed = _resume(pipeline, plan, ctl)
         if resumed is not None:
             return resumed
@@ -193,8 +196,8 @@ def _run_load(plan: LoadPlan, ctl: RunControl) -> dict[str, Any]:
             _check_merge_keys(pipeline, plan)
             ctl.check_cancel()
             step = "normalize"
-            pipeline.normalize()
-            counts = pipeline.last_trace.last_normalize_info.row_counts
+            normalized = pipeline.normalize()
+            counts = normalized.row_counts if normalized else {}
             rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
             ctl.log(
                 "Normalized "
@@ -215,7 +218,7 @@ def _run_load(plan: LoadPlan, ctl: RunControl) -> dict[str, Any]:
             if error is exc:
                 raise
             raise error from None
-        tables = _stats(pipeline, info)
+        tables = _stats(normalized, info)
         return {"tables": tables, "summary": _summary(tables)}
 
 
@@ -232,12 +235,12 @@ def _resume(pipeline, plan: LoadPlan, ctl: RunControl) -> dict[str, Any] | None:
     if pipeline.has_pending_data:
         ctl.log("An earlier attempt left a load package; finishing it instead of extracting again.")
         try:
-            pipeline.normalize()
+            normalized = pipeline.normalize()
             with _writer(plan):
                 info = pipeline.load()
         except BaseException as exc:
             raise translate(exc, "load") from None
-        tables = _stats(pipeline, info)
+        tables = _stats(normalized, info)
         return {"tables": tables, "summary": _summary(tables)}
     done = previous & set(pipeline.list_completed_load_packages())
     if done:
