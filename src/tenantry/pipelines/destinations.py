@@ -63,7 +63,8 @@ def _bigquery(plan: DestinationPlan):
     import dlt
 
     c = dict(plan.credentials or {})
-    return dlt.destinations.bigquery(credentials=c["service_account"], location=c["location"])
+    location = c.pop("location", "US")
+    return dlt.destinations.bigquery(credentials=c, location=location)
 
 
 def _snowflake(plan: DestinationPlan):
@@ -96,3 +97,38 @@ def build_destination(plan: DestinationPlan):
             "destination_id", f"a {plan.kind} connection cannot be a destination"
         )
     return builder(plan)
+
+
+def _secret(value) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def connection_credentials(kind: str, config: Any, host: str | None) -> dict[str, Any]:
+    """dlt's credential fields for a destination connection (``host``: the guarded address)."""
+    if kind in ("postgres", "mysql", "redshift"):
+        return {
+            "host": host,
+            "port": config.port,
+            "username": config.user,
+            "password": _secret(config.password),
+            "database": config.database,
+        }
+    if kind == "bigquery":
+        import json
+
+        key = json.loads(_secret(config.service_account_json))
+        return {
+            "project_id": config.project_id,
+            "client_email": key["client_email"],
+            "private_key": key["private_key"],
+            "location": config.location,
+        }
+    if kind == "snowflake":
+        creds = {
+            "host": config.account,
+            "username": config.user,
+            "password": _secret(config.password),
+            "database": config.database,
+        }
+        return creds | {k: getattr(config, k) for k in ("warehouse", "role") if getattr(config, k)}
+    raise ValidationFailed.field("destination_id", f"a {kind} connection cannot be a destination")

@@ -16,7 +16,7 @@ from tenantry.connections.storage import inside, org_files
 from tenantry.core.config import Settings
 from tenantry.orchestration.control import Job
 from tenantry.orchestration.models import Run
-from tenantry.pipelines.destinations import DestinationPlan
+from tenantry.pipelines.destinations import DestinationPlan, connection_credentials
 from tenantry.pipelines.errors import LoadFailed
 from tenantry.pipelines.models import Pipeline
 from tenantry.pipelines.runner import LoadPlan, run_load
@@ -54,28 +54,23 @@ def _destination_from(conn: Connection, config: Any, settings: Settings, spec: P
         path = inside(org_files(settings, conn.org_id), config.path, field="config.path")
         lock = path.with_suffix(".lock") if conn.kind == "duckdb" else None
         return DestinationPlan(conn.kind, label, spec.dataset, path=path, lock_path=lock)
-    secrets = tuple(_secret_values(config))
-    if conn.kind in ("postgres", "mysql"):
+    host = None
+    if conn.kind in ("postgres", "mysql", "redshift"):
         host = resolve_allowed(
             config.host, config.port, allowed=settings.allowed_private_networks, field="host"
         )
-        credentials = {
-            "host": host,
-            "port": config.port,
-            "username": config.user,
-            "password": config.password.get_secret_value() if config.password else "",
-            "database": config.database,
-        }
-        return DestinationPlan(
-            conn.kind, label, spec.dataset, credentials=credentials, secrets=secrets
-        )
+    credentials = connection_credentials(conn.kind, config, host)
     return DestinationPlan(
         conn.kind,
         label,
         spec.dataset,
-        credentials=config.model_dump(mode="python")
-        | {k: v.get_secret_value() for k, v in config.__dict__.items() if isinstance(v, SecretStr)},
-        secrets=secrets,
+        credentials=credentials,
+        # The key inside a BigQuery key file is masked on its own too.
+        secrets=(
+            *_secret_values(config),
+            credentials.get("password"),
+            credentials.get("private_key"),
+        ),
     )
 
 

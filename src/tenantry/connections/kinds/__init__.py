@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tenantry.connections.kinds import duckdb, files, mysql, postgres, rest_api, sqlite
+from tenantry.connections.kinds import cloud, duckdb, files, mysql, postgres, rest_api, sqlite
 from tenantry.connections.kinds.base import Kind, TestContext
 from tenantry.core.errors import ValidationFailed
 
 KINDS: dict[str, Kind] = {
     k.KIND.name: k.KIND for k in (postgres, mysql, sqlite, duckdb, files, rest_api)
-}
+} | {k.name: k for k in (cloud.BIGQUERY, cloud.SNOWFLAKE, cloud.REDSHIFT)}
 
 
 def get_kind(name: str) -> Kind:
