@@ -150,6 +150,20 @@ class PostgresWarehouse:
             columns, [jsonable(list(r.values())) for r in rows[:limit]], len(rows) > limit
         )
 
+    async def ensure_schemas(self) -> None:
+        """In an organization's own database: create its schemas if its user may."""
+        import asyncpg
+
+        conn = await self.connect(read_only=False, timeout=30)
+        try:
+            for name in self.schemas.values():
+                try:
+                    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(name)}")
+                except asyncpg.InsufficientPrivilegeError:
+                    return  # loads create it, or its owner did
+        finally:
+            await conn.close()
+
     async def tables(self) -> list[dict[str, Any]]:
         conn = await self.connect(read_only=True, timeout=30)
         try:

@@ -36,8 +36,18 @@ class TableOut(BaseModel):
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
+class WarehouseIn(BaseModel):
+    connection_id: str | None = Field(
+        description="A PostgreSQL or DuckDB destination connection of the organization's own; "
+        "null: the platform's warehouse"
+    )
+
+
 class WarehouseOut(BaseModel):
     kind: str = Field(description="duckdb (embedded) or postgres (a schema set and role)")
     dialect: str
     schemas: dict[str, str] | None = Field(default=None, description="postgres: raw/staging/marts")
+    connection_id: str | None = Field(
+        default=None, description="Set when the warehouse is the organization's own database"
+    )
     tables: list[TableOut]

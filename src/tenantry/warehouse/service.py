@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.core.config import Settings
-from tenantry.core.errors import ConfigurationError, ValidationFailed
+from tenantry.core.errors import ConfigurationError, TenantryError, ValidationFailed
 from tenantry.tenancy import service as tenancy
 from tenantry.tenancy.context import OrgContext
 from tenantry.warehouse import postgres_store
@@ -151,10 +151,74 @@ async def _tables(store: Store) -> list[dict[str, Any]]:
     return await store.tables()
 
 
+OWN_KINDS = ("postgres", "duckdb")  # an organization's own database: tested here
+
+
+async def use_connection(
+    session: AsyncSession, *, settings: Settings, ctx: OrgContext, connection_id: str | None
+) -> Warehouse:
+    """Point the organization's warehouse at a destination connection of its own (``None``:
+    back to the platform's). It is opened first: a warehouse that cannot be reached is refused.
+    Data is not moved; pipelines load into the new one from their next run."""
+    from tenantry.connections.models import Connection
+    from tenantry.tenancy import audit
+
+    row = await _row(session, settings, ctx.org)
+    before = {"kind": row.kind, "connection_id": row.connection_id}
+    if connection_id:
+        conn = await session.scalar(
+            sa.select(Connection).where(
+                Connection.id == connection_id,
+                Connection.org_id == ctx.org.id,
+                Connection.deleted_at.is_(None),
+            )
+        )
+        if conn is None:
+            raise ValidationFailed.field(
+                "connection_id", f"there is no connection '{connection_id}' in this organization"
+            )
+        if conn.kind not in OWN_KINDS:
+            raise ValidationFailed.field(
+                "connection_id",
+                f"a {conn.kind} connection cannot hold the warehouse; use PostgreSQL or DuckDB",
+            )
+        if row.kind != "connection":
+            row.config = {"managed": {"kind": row.kind, "config": row.config}}
+        row.kind, row.connection_id = "connection", conn.id
+    elif row.kind == "connection":
+        managed = (row.config or {}).get("managed")
+        if managed:
+            row.kind, row.config = managed["kind"], managed["config"]
+        else:
+            row.kind, row.config = settings.warehouse_kind, {}
+        row.connection_id = None
+    store = await open_warehouse(session, settings, ctx.org)
+    try:
+        await _tables(store)
+        if isinstance(store, PostgresWarehouse):
+            await store.ensure_schemas()
+    except TenantryError:
+        raise
+    except Exception as exc:
+        raise ValidationFailed.field(
+            "connection_id", f"the warehouse could not be opened: {str(exc).splitlines()[0]}"
+        ) from None
+    after = {"kind": row.kind, "connection_id": row.connection_id}
+    audit.log(session, ctx, "warehouse.update", "warehouse", row.id, before=before, after=after)
+    await session.commit()
+    return row
+
+
 async def describe(session: AsyncSession, *, settings: Settings, ctx: OrgContext) -> dict:
+    row = await _row(session, settings, ctx.org)
     store = await open_warehouse(session, settings, ctx.org)
     kind = "duckdb" if isinstance(store, DuckDBWarehouse) else "postgres"
-    info: dict[str, Any] = {"kind": kind, "dialect": store.dialect, "tables": await _tables(store)}
+    info: dict[str, Any] = {
+        "kind": kind,
+        "dialect": store.dialect,
+        "tables": await _tables(store),
+        "connection_id": row.connection_id,
+    }
     if isinstance(store, PostgresWarehouse):
         info["schemas"] = store.schemas
     return info

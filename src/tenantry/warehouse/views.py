@@ -8,7 +8,7 @@ from tenantry.tenancy.context import OrgContext
 from tenantry.tenancy.deps import db_session, requires, settings_of
 from tenantry.tenancy.permissions import Permission as P
 from tenantry.warehouse import service
-from tenantry.warehouse.schemas import QueryIn, QueryOut, WarehouseOut
+from tenantry.warehouse.schemas import QueryIn, QueryOut, WarehouseIn, WarehouseOut
 
 router = APIRouter(prefix="/api/v1/orgs/{org}/warehouse", tags=["warehouse"])
 
@@ -19,6 +19,23 @@ async def describe(
 ):
     """The warehouse's kind and its schemas, tables and columns."""
     return await service.describe(session, settings=settings_of(request), ctx=ctx)
+
+
+@router.put("", response_model=WarehouseOut)
+async def set_location(
+    body: WarehouseIn,
+    request: Request,
+    ctx: OrgContext = requires(P.ORG_UPDATE),
+    session=Depends(db_session),
+):
+    """Use the organization's own database (a PostgreSQL or DuckDB destination connection) as
+    its warehouse, or go back to the platform's (`connection_id: null`). Nothing is copied:
+    pipelines load into the chosen one from their next run."""
+    settings = settings_of(request)
+    await service.use_connection(
+        session, settings=settings, ctx=ctx, connection_id=body.connection_id
+    )
+    return await service.describe(session, settings=settings, ctx=ctx)
 
 
 @router.post("/query", response_model=QueryOut)
