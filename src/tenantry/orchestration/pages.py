@@ -19,9 +19,11 @@ from tenantry.tenancy.deps import db_session, page_requires
 from tenantry.tenancy.org_pages import org_render
 from tenantry.tenancy.permissions import Permission as P
 from tenantry.web.csrf import verified_form
+from tenantry.web.nav import NavItem, register
 from tenantry.web.render import redirect, register_templates
 
 register_templates(Path(__file__).parent / "templates")
+register(NavItem("runs", "Runs", "/runs", "Data", "data:read"))
 router = APIRouter(prefix="/o/{org}/runs", include_in_schema=False)
 
 
