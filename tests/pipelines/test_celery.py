@@ -20,10 +20,30 @@ from tests.helpers import build_world
 from tests.pipelines.helpers import connection, make_sqlite, org_dir, pipeline, query, wait
 
 
+@pytest.fixture(params=["redis", "amqp"])
+def broker(request, requires_redis):
+    """Each Celery test on Redis, and on RabbitMQ where TENANTRY_TEST_AMQP_URL names one."""
+    if request.param == "redis":
+        return requires_redis
+    url = os.environ.get("TENANTRY_TEST_AMQP_URL")
+    if not url:
+        pytest.skip("TENANTRY_TEST_AMQP_URL is not set (CI sets it)")
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=5) as conn:
+            conn.connect()
+            conn.default_channel.queue_purge("celery")  # no leftovers from earlier tests
+    except Exception as exc:
+        if "NOT_FOUND" not in str(exc):
+            pytest.fail(f"TENANTRY_TEST_AMQP_URL is set but RabbitMQ is unreachable: {exc}")
+    return url
+
+
 @pytest.fixture
-def celery_settings(settings, requires_redis):
+def celery_settings(settings, requires_redis, broker):
     settings.executor = "celery"
-    settings.celery_broker_url = requires_redis
+    settings.celery_broker_url = broker
     settings.allowed_private_networks = "127.0.0.0/8"
     settings.run_heartbeat_seconds = 0.5
     settings.run_stale_after_seconds = 3
