@@ -145,9 +145,10 @@ def test_demo_is_idempotent(settings):
         for slug, tables in expected.items():
             found = client.get(f"/api/v1/orgs/{slug}/warehouse", headers=h).json()["tables"]
             assert {t["name"] for t in found if t["schema"] == "raw"} >= tables
-            assert not {t["name"] for t in found} & expected[
-                "globex-ads" if slug == "acme-shop" else "acme-shop"
-            ]
+            assert (
+                not {t["name"] for t in found}
+                & expected["globex-ads" if slug == "acme-shop" else "acme-shop"]
+            )
             runs = client.get(f"/api/v1/orgs/{slug}/runs", headers=h).json()["items"]
             assert runs and all(r["status"] == "succeeded" for r in runs)
             assert len(runs) == (1 if slug == "acme-shop" else 4)
