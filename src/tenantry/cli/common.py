@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -74,3 +76,23 @@ async def org_context(session, slug: str):
     if org is None:
         fail(f"no organization with slug '{slug}'; see `tenantry orgs list`")
     return OrgContext(org=OrgSnap.of(org), caller=Caller.system("cli"), role="owner")
+
+
+@dataclass
+class OrgCommand:
+    settings: Settings
+    db: Database
+    session: Any
+    ctx: Any
+
+
+@asynccontextmanager
+async def org_command(slug: str) -> AsyncIterator[OrgCommand]:
+    """Settings, the store and the organization for a command acting on one organization."""
+    s = settings()
+    db = await open_db(s)
+    try:
+        async with db.session() as session:
+            yield OrgCommand(s, db, session, await org_context(session, slug))
+    finally:
+        await db.dispose()

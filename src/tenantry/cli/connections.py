@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli.common import fail, open_db, org_context, run, settings
+from tenantry.cli.common import fail, org_command, run
 
 app = typer.Typer(help="Organizations' connections.", no_args_is_help=True)
 
@@ -18,20 +18,15 @@ def list_connections(org: str = typer.Option(..., "--org", help="Organization sl
         from tenantry.connections import service
         from tenantry.core.pagination import PageParams
 
-        db = await open_db(settings())
-        try:
-            async with db.session() as session:
-                ctx = await org_context(session, org)
-                rows, _ = await service.list_connections(
-                    session, ctx=ctx, params=PageParams(size=200), kind=None
-                )
-        finally:
-            await db.dispose()
+        async with org_command(org) as c:
+            rows, _ = await service.list_connections(
+                c.session, ctx=c.ctx, params=PageParams(size=200), kind=None
+            )
         if not rows:
             typer.echo(f"{org} has no connections.")
-        for c in rows:
-            status = {None: "never tested", True: "ok", False: "failed"}[c.last_test_ok]
-            typer.echo(f"{c.id}  {c.kind:<9} {c.name:<30} {status}")
+        for conn in rows:
+            status = {None: "never tested", True: "ok", False: "failed"}[conn.last_test_ok]
+            typer.echo(f"{conn.id}  {conn.kind:<9} {conn.name:<30} {status}")
 
     go()
 
@@ -50,25 +45,19 @@ def test_connection(
         from tenantry.connections import service
         from tenantry.connections.models import Connection
 
-        s = settings()
-        db = await open_db(s)
-        try:
-            async with db.session() as session:
-                ctx = await org_context(session, org)
-                conn_id = await session.scalar(
-                    sa.select(Connection.id).where(
-                        Connection.org_id == ctx.org.id,
-                        Connection.deleted_at.is_(None),
-                        sa.or_(Connection.id == connection, Connection.name == connection),
-                    )
+        async with org_command(org) as c:
+            conn_id = await c.session.scalar(
+                sa.select(Connection.id).where(
+                    Connection.org_id == c.ctx.org.id,
+                    Connection.deleted_at.is_(None),
+                    sa.or_(Connection.id == connection, Connection.name == connection),
                 )
-                if conn_id is None:
-                    fail(f"{org} has no connection '{connection}'; see `tenantry connections list`")
-                result = await service.test_saved(
-                    session, ctx=ctx, settings=s, connection_id=conn_id
-                )
-        finally:
-            await db.dispose()
+            )
+            if conn_id is None:
+                fail(f"{org} has no connection '{connection}'; see `tenantry connections list`")
+            result = await service.test_saved(
+                c.session, ctx=c.ctx, settings=c.settings, connection_id=conn_id
+            )
         if not result["ok"]:
             fail(result["message"])
         typer.echo(f"ok: {result['message']} ({result['elapsed_ms']} ms)")

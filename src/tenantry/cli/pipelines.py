@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tenantry.cli.common import fail, open_db, org_context, run, settings
+from tenantry.cli.common import fail, org_command, run
 from tenantry.cli.runs import execute_or_follow, finish
 
 app = typer.Typer(help="Organizations' pipelines.", no_args_is_help=True)
@@ -38,18 +38,12 @@ def list_pipelines(org: str = ORG):
         from tenantry.orchestration import service as runs
         from tenantry.pipelines import service
 
-        db = await open_db(settings())
-        try:
-            async with db.session() as session:
-                ctx = await org_context(session, org)
-                rows, _ = await service.list_pipelines(
-                    session, ctx=ctx, params=PageParams(size=200)
-                )
-                last = await runs.latest_by_target(
-                    session, org_id=ctx.org.id, target_ids=[p.id for p in rows]
-                )
-        finally:
-            await db.dispose()
+        async with org_command(org) as c:
+            rows, _ = await service.list_pipelines(
+                c.session, ctx=c.ctx, params=PageParams(size=200)
+            )
+            ids = [p.id for p in rows]
+            last = await runs.latest_by_target(c.session, org_id=c.ctx.org.id, target_ids=ids)
         if not rows:
             typer.echo(f"{org} has no pipelines.")
         for p in rows:
@@ -72,17 +66,11 @@ def run_pipeline(
     async def go():
         from tenantry.pipelines import service
 
-        s = settings()
-        db = await open_db(s)
-        try:
-            async with db.session() as session:
-                ctx = await org_context(session, org)
-                pid = await _pipeline_id(session, ctx, pipeline)
-                started = await service.start_run(session, ctx=ctx, pipeline_id=pid)
+        async with org_command(org) as c:
+            pid = await _pipeline_id(c.session, c.ctx, pipeline)
+            started = await service.start_run(c.session, ctx=c.ctx, pipeline_id=pid)
             typer.echo(f"{started.id} queued", err=True)
-            status = await execute_or_follow(db, s, ctx.org.id, started.id, wait=wait)
-        finally:
-            await db.dispose()
+            status = await execute_or_follow(c, started.id, wait=wait)
         if status:
             finish(status)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import typer
 
-from tenantry.cli.common import open_db, org_context, run, settings
+from tenantry.cli.common import org_command, run
 
 app = typer.Typer(help="Runs of pipelines (and later transformations).", no_args_is_help=True)
 ORG = typer.Option(..., "--org", help="Organization slug")
@@ -57,19 +57,14 @@ def list_runs(
         from tenantry.core.pagination import PageParams
         from tenantry.orchestration import service
 
-        db = await open_db(settings())
-        try:
-            async with db.session() as session:
-                ctx = await org_context(session, org)
-                rows, total = await service.list_runs(
-                    session,
-                    ctx=ctx,
-                    params=PageParams(size=limit),
-                    status=status,
-                    target_id=pipeline,
-                )
-        finally:
-            await db.dispose()
+        async with org_command(org) as c:
+            rows, total = await service.list_runs(
+                c.session,
+                ctx=c.ctx,
+                params=PageParams(size=limit),
+                status=status,
+                target_id=pipeline,
+            )
         if not rows:
             typer.echo(f"{org} has no runs" + (f" with status {status}." if status else "."))
         for r in rows:
@@ -96,14 +91,10 @@ def logs(
     async def go():
         from tenantry.orchestration import service
 
-        db = await open_db(settings())
-        try:
-            async with db.session() as session:
-                ctx = await org_context(session, org)
-                found = await service.get(session, ctx=ctx, run_id=run_id)
-            status = await follow(db, ctx.org.id, found.id, follow=follow_)
-        finally:
-            await db.dispose()
+        async with org_command(org) as c:
+            found = await service.get(c.session, ctx=c.ctx, run_id=run_id)
+            await c.session.commit()  # no transaction held open while following
+            status = await follow(c.db, c.ctx.org.id, found.id, follow=follow_)
         if follow_:
             finish(status)
 
@@ -118,13 +109,8 @@ def cancel(run_id: str = typer.Argument(...), org: str = ORG):
     async def go():
         from tenantry.orchestration import service
 
-        db = await open_db(settings())
-        try:
-            async with db.session() as session:
-                ctx = await org_context(session, org)
-                found = await service.cancel(session, ctx=ctx, run_id=run_id)
-        finally:
-            await db.dispose()
+        async with org_command(org) as c:
+            found = await service.cancel(c.session, ctx=c.ctx, run_id=run_id)
         typer.echo(f"{found.id} {'cancelled' if found.finished else 'cancel requested'}")
 
     go()
@@ -142,25 +128,21 @@ def retry(
     async def go():
         from tenantry.orchestration import service
 
-        s = settings()
-        db = await open_db(s)
-        try:
-            async with db.session() as session:
-                ctx = await org_context(session, org)
-                new = await service.retry(session, ctx=ctx, run_id=run_id)
+        async with org_command(org) as c:
+            new = await service.retry(c.session, ctx=c.ctx, run_id=run_id)
             typer.echo(f"{new.id} queued (attempt {new.attempt})")
-            status = await execute_or_follow(db, s, ctx.org.id, new.id, wait=wait)
-        finally:
-            await db.dispose()
+            status = await execute_or_follow(c, new.id, wait=wait)
         if status:
             finish(status)
 
     go()
 
 
-async def execute_or_follow(db, s, org_id: str, run_id: str, *, wait: bool) -> str | None:
+async def execute_or_follow(c, run_id: str, *, wait: bool) -> str | None:
     """Inline executor: this process runs it (a server's dispatcher may win the claim, then we
     follow). Celery: a worker runs it; follow only with --wait."""
+    await c.session.commit()  # no transaction held open while the run goes on
+    db, s, org_id = c.db, c.settings, c.ctx.org.id
     if s.executor == "inline":
         from tenantry.orchestration.execute import execute_run
         from tenantry.runkinds import register_all
