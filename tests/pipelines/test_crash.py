@@ -53,7 +53,13 @@ def test_a_retry_after_a_death_past_the_commit_loads_nothing_again(client, setti
             await session.execute(
                 sa.update(Run)
                 .where(Run.id == run.id)
-                .values(status="running", started_at=utcnow(), heartbeat_at=utcnow(), worker="w")
+                # Alive while its load runs (a real worker's pump keeps beating meanwhile).
+                .values(
+                    status="running",
+                    started_at=utcnow(),
+                    heartbeat_at=utcnow() + timedelta(hours=1),
+                    worker="w",
+                )
             )
             await session.commit()
             job = await prepare_pipeline_run(session, settings, run)
