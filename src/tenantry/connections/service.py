@@ -16,12 +16,12 @@ from tenantry.connections.models import Connection
 from tenantry.connections.storage import inside, org_files
 from tenantry.core.config import Settings
 from tenantry.core.db import utcnow
-from tenantry.core.errors import Conflict, NotFound, TenantryError, ValidationFailed
+from tenantry.core.errors import NotFound, TenantryError, ValidationFailed
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.core.secrets import MASK, secret_fields
 from tenantry.tenancy import audit
 from tenantry.tenancy.context import OrgContext
-from tenantry.tenancy.service import validate_name
+from tenantry.tenancy.service import ensure_unique_name, validate_name
 
 
 def parse_config(kind: Kind, data: dict[str, Any]) -> BaseModel:
@@ -105,18 +105,9 @@ async def list_connections(
 
 
 async def _ensure_unique_name(session, ctx: OrgContext, name: str, exclude: str | None = None):
-    stmt = sa.select(Connection.id).where(
-        Connection.org_id == ctx.org.id,
-        Connection.name == name,
-        Connection.deleted_at.is_(None),
+    await ensure_unique_name(
+        session, Connection, org_id=ctx.org.id, name=name, noun="connection", exclude=exclude
     )
-    if exclude:
-        stmt = stmt.where(Connection.id != exclude)
-    if await session.scalar(stmt):
-        raise Conflict(
-            f"A connection named '{name}' already exists; choose another name.",
-            errors=[{"field": "name", "message": "is taken"}],
-        )
 
 
 async def create(

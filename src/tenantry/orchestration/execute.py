@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -169,7 +170,7 @@ async def _finish(db, run, ctl, writer, result, error) -> str:
         if not isinstance(error, TenantryError):
             log.warning("run %s failed", run.id, exc_info=(type(error), error, None))
         if klass == "transient" and run.attempt < run.max_attempts:
-            retry_in = run.backoff_seconds * (2 ** (run.attempt - 1))
+            retry_in = runs.retry_delay(run)
             ctl.log(f"Transient error: attempt {run.attempt + 1} starts in {retry_in:g} s.")
     values["details"] = dict(ctl.details)
     await writer.write(ctl.drain())
@@ -178,15 +179,15 @@ async def _finish(db, run, ctl, writer, result, error) -> str:
         await session.commit()
         if retry_in is not None:
             fresh = await session.get(Run, run.id)
-            await schedule_retry(session, fresh, retry_in)
+            await schedule_retry(session, fresh)
     return values["status"]
 
 
-async def schedule_retry(session, run: Run, delay: float) -> Run:
-    from datetime import timedelta
-
+async def schedule_retry(session, run: Run) -> Run:
+    """The next attempt of a transiently failed ``run``, queued until its backoff has passed."""
     from tenantry.orchestration import executors
 
+    delay = runs.retry_delay(run)
     new = await runs.enqueue(
         session,
         org_id=run.org_id,

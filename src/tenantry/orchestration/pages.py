@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
 from starlette.datastructures import FormData
 
 from tenantry.core.errors import Conflict
 from tenantry.core.pagination import PageParams, make_page
 from tenantry.orchestration import service
 from tenantry.orchestration.models import STATUSES
-from tenantry.orchestration.views import follow
+from tenantry.orchestration.views import log_stream
 from tenantry.tenancy.context import OrgContext
 from tenantry.tenancy.deps import db_session, page_requires
 from tenantry.tenancy.org_pages import org_render
@@ -97,14 +96,8 @@ async def stream(
 ):
     """The page's live log (same events as the API's stream), on the browser session."""
     run = await service.get(session, ctx=ctx, run_id=run_id)
-    await session.close()
-    last = request.headers.get("last-event-id")
-    start = int(last) if last and last.isdigit() else after
-    return StreamingResponse(
-        follow(request.app.state.db, ctx.org.id, run.id, start),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    await session.close()  # the stream polls with sessions of its own
+    return log_stream(request, ctx.org.id, run.id, after)
 
 
 @router.post("/{run_id}/cancel")

@@ -79,6 +79,5 @@ async def reap(db: Database, settings: Settings) -> list[str]:
             await session.commit()
             settled.append(run.id)
             if run.attempt < run.max_attempts:
-                delay = run.backoff_seconds * (2 ** (run.attempt - 1))
-                await schedule_retry(session, run, delay)
+                await schedule_retry(session, run)
     return settled

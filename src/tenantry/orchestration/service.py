@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.core.db import as_utc, new_id, utcnow
 from tenantry.core.errors import Conflict, NotFound, ValidationFailed
 from tenantry.core.pagination import PageParams, paginate
-from tenantry.orchestration.models import FINISHED, STATUSES, TRIGGERS, Run, RunLog
+from tenantry.orchestration.models import STATUSES, TRIGGERS, Run, RunLog
 from tenantry.tenancy import audit
 from tenantry.tenancy.context import OrgContext
 
@@ -231,9 +231,6 @@ async def due_queued(session: AsyncSession, *, limit: int) -> list[Run]:
     return list(rows)
 
 
-def backoff(run: Run, base_seconds: float) -> datetime:
-    """Exponential: base, 2×base, 4×base … after attempts 1, 2, 3 …"""
-    return utcnow() + timedelta(seconds=base_seconds * (2 ** (run.attempt - 1)))
-
-
-__all__ = ["FINISHED"]
+def retry_delay(run: Run) -> float:
+    """Seconds before the attempt after ``run``: base, 2×base, 4×base … (exponential)."""
+    return run.backoff_seconds * (2 ** (run.attempt - 1))

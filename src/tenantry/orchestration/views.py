@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from tenantry.core.pagination import PageParams, make_page, page_params
@@ -75,6 +75,18 @@ def _event(kind: str, data: dict, event_id: int | None = None) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
+def log_stream(request: Request, org_id: str, run_id: str, after: int) -> StreamingResponse:
+    """A run's log as server-sent events; resumes after ``Last-Event-ID`` when the client
+    reconnects with one."""
+    last = request.headers.get("last-event-id")
+    start = int(last) if last and last.isdigit() else after
+    return StreamingResponse(
+        follow(request.app.state.db, org_id, run_id, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
 async def follow(db, org_id: str, run_id: str, after: int) -> AsyncIterator[str]:
     """Log lines as they are written, then one ``end`` event with the final status."""
     idle = 0.0
@@ -108,7 +120,6 @@ async def stream_logs(
     run_id: str,
     request: Request,
     after: int = Query(0, ge=0),
-    last_event_id: int | None = Header(None),
     ctx: OrgContext = requires(P.DATA_READ),
     session=Depends(db_session),
 ):
@@ -116,12 +127,7 @@ async def stream_logs(
     resumes with Last-Event-ID), `status` on each change, and `end` with the finished run."""
     run = await service.get(session, ctx=ctx, run_id=run_id)
     await session.close()  # the stream polls with sessions of its own
-    start = last_event_id if last_event_id is not None else after
-    return StreamingResponse(
-        follow(request.app.state.db, ctx.org.id, run.id, start),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return log_stream(request, ctx.org.id, run.id, after)
 
 
 @router.post(ONE + "/cancel", response_model=RunOut)

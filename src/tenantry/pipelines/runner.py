@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from tenantry.core.errors import TenantryError, ValidationFailed
-from tenantry.orchestration.control import RunCancelled, RunControl
+from tenantry.orchestration.control import RunControl
 from tenantry.pipelines.destinations import DestinationPlan, build_destination
-from tenantry.pipelines.errors import LoadFailed, translate
+from tenantry.pipelines.errors import translate
 from tenantry.pipelines.sources import SourcePlan, build_resources
 from tenantry.warehouse.locks import warehouse_lock
 
@@ -250,6 +250,3 @@ def _resume(pipeline, plan: LoadPlan, ctl: RunControl) -> dict[str, Any] | None:
         )
         return {"tables": {}, "summary": "Succeeded: the earlier attempt had loaded everything."}
     return None
-
-
-__all__ = ["LoadFailed", "LoadPlan", "RunCancelled", "run_load"]

@@ -12,7 +12,7 @@ from tenantry.connections import service as connections
 from tenantry.connections.kinds import get_kind
 from tenantry.connections.models import Connection
 from tenantry.core.db import utcnow
-from tenantry.core.errors import Conflict, NotFound, ValidationFailed
+from tenantry.core.errors import NotFound, ValidationFailed
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.orchestration import executors
 from tenantry.orchestration import service as runs
@@ -21,7 +21,7 @@ from tenantry.pipelines.models import Pipeline
 from tenantry.pipelines.schemas import MODES_BY_KIND, PipelineSpec
 from tenantry.tenancy import audit
 from tenantry.tenancy.context import OrgContext
-from tenantry.tenancy.service import validate_name
+from tenantry.tenancy.service import ensure_unique_name, validate_name
 from tenantry.warehouse.duckdb_store import SCHEMAS
 
 DESTINATION_KINDS = ("postgres", "duckdb", "mysql", "sqlite", "bigquery", "snowflake", "redshift")
@@ -121,16 +121,9 @@ async def _validate(
 
 
 async def _ensure_unique_name(session, ctx: OrgContext, name: str, exclude: str | None = None):
-    stmt = sa.select(Pipeline.id).where(
-        Pipeline.org_id == ctx.org.id, Pipeline.name == name, Pipeline.deleted_at.is_(None)
+    await ensure_unique_name(
+        session, Pipeline, org_id=ctx.org.id, name=name, noun="pipeline", exclude=exclude
     )
-    if exclude:
-        stmt = stmt.where(Pipeline.id != exclude)
-    if await session.scalar(stmt):
-        raise Conflict(
-            f"A pipeline named '{name}' already exists; choose another name.",
-            errors=[{"field": "name", "message": "is taken"}],
-        )
 
 
 def _audit_view(p: Pipeline) -> dict[str, Any]:

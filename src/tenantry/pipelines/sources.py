@@ -80,8 +80,20 @@ def sql_engine(plan: SourcePlan, on_sql: Callable[[str], None]):
     return engine
 
 
+# Row-filter operators as SQLAlchemy clauses: values become bound parameters, never SQL text.
+OPERATORS = {
+    "eq": lambda c, v: c == v,
+    "ne": lambda c, v: c != v,
+    "gt": lambda c, v: c > v,
+    "gte": lambda c, v: c >= v,
+    "lt": lambda c, v: c < v,
+    "lte": lambda c, v: c <= v,
+    "in": lambda c, v: c.in_(v),
+    "not_in": lambda c, v: c.not_in(v),
+}
+
+
 def _where(table, filters):
-    """Row filters as SQLAlchemy clauses: values are bound parameters, never SQL text."""
     import sqlalchemy as sa
 
     clauses = []
@@ -90,18 +102,7 @@ def _where(table, filters):
             raise ValidationFailed.field(
                 "spec.filters", f"the source table has no column '{f.column}'"
             )
-        col = table.c[f.column]
-        ops = {
-            "eq": lambda c, v: c == v,
-            "ne": lambda c, v: c != v,
-            "gt": lambda c, v: c > v,
-            "gte": lambda c, v: c >= v,
-            "lt": lambda c, v: c < v,
-            "lte": lambda c, v: c <= v,
-            "in": lambda c, v: c.in_(v),
-            "not_in": lambda c, v: c.not_in(v),
-        }
-        clauses.append(ops[f.operator](col, f.value))
+        clauses.append(OPERATORS[f.operator](table.c[f.column], f.value))
     return sa.and_(*clauses)
 
 

@@ -50,6 +50,23 @@ def validate_name(name: str, field: str = "name", limit: int = 200) -> str:
     return name
 
 
+async def ensure_unique_name(
+    session: AsyncSession, model, *, org_id: str, name: str, noun: str, exclude: str | None = None
+) -> None:
+    """Names of an organization's live (not deleted) objects of ``model`` are unique: a taken
+    one is a 409 naming the field. Models with ``org_id``, ``name`` and ``deleted_at``."""
+    stmt = sa.select(model.id).where(
+        model.org_id == org_id, model.name == name, model.deleted_at.is_(None)
+    )
+    if exclude:
+        stmt = stmt.where(model.id != exclude)
+    if await session.scalar(stmt):
+        raise Conflict(
+            f"A {noun} named '{name}' already exists; choose another name.",
+            errors=[{"field": "name", "message": "is taken"}],
+        )
+
+
 def validate_role(role: str, field: str = "role") -> str:
     if role not in ROLES:
         raise ValidationFailed.field(
