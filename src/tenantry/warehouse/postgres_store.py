@@ -49,8 +49,10 @@ async def provision(admin_url: str, *, org_id: str, slug: str) -> dict[str, Any]
     conn = await asyncpg.connect(**connect_args(admin_url), timeout=15)
     try:
         async with conn.transaction():
-            # One provisioning per organization at a time, whichever process runs it.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", role)
+            # One provisioning at a time in this warehouse database, whichever process runs it:
+            # two organizations' GRANT/REVOKE on the same database and functions would
+            # otherwise collide ("tuple concurrently updated").
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tenantry.provision'))")
             exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
             verb = "ALTER" if exists else "CREATE"
             await conn.execute(
