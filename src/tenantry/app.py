@@ -21,7 +21,7 @@ from tenantry.core.http import RequestContextMiddleware, error_response, install
 from tenantry.core.logging import configure_logging
 from tenantry.core.ratelimit import make_counter
 from tenantry.core.security import AccessTokenVerifier, Keys
-from tenantry.orchestration import executors
+from tenantry.orchestration import dag_pages, dag_views, executors, schedule_pages, schedule_views
 from tenantry.orchestration import pages as run_pages
 from tenantry.orchestration import views as run_views
 from tenantry.pipelines import pages as pipeline_pages
@@ -30,6 +30,8 @@ from tenantry.runkinds import register_all
 from tenantry.tenancy import admin_pages, auth_views, org_pages, pages, views
 from tenantry.tenancy.authcache import AuthCache, RedisInvalidation
 from tenantry.tenancy.deps import public
+from tenantry.transforms import pages as transform_pages
+from tenantry.transforms import views as transform_views
 from tenantry.warehouse import pages as warehouse_pages
 from tenantry.warehouse import views as warehouse_views
 from tenantry.web import render
@@ -60,6 +62,12 @@ async def start_runtime(app: FastAPI, settings: Settings) -> None:
     app.state.executor = _executor(db, settings)
     executors.install(app.state.executor)
     await app.state.executor.start()
+    app.state.scheduler = None
+    if settings.scheduler_enabled:
+        from tenantry.orchestration.scheduler import Scheduler
+
+        app.state.scheduler = Scheduler(db, settings)
+        await app.state.scheduler.start()
 
 
 def _executor(db: Database, settings: Settings) -> executors.Executor:
@@ -69,6 +77,8 @@ def _executor(db: Database, settings: Settings) -> executors.Executor:
 
 
 async def stop_runtime(app: FastAPI) -> None:
+    if getattr(app.state, "scheduler", None) is not None:
+        await app.state.scheduler.stop()
     await app.state.executor.stop()
     if executors.current() is app.state.executor:
         executors.install(None)
@@ -133,6 +143,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(connection_views.router)
     app.include_router(pipeline_views.router)
     app.include_router(run_views.router)
+    app.include_router(schedule_views.router)
+    app.include_router(transform_views.router)
+    app.include_router(dag_views.router)
     render.mount_static(app)
     app.include_router(pages.router)
     app.include_router(org_pages.router)
@@ -142,4 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(file_pages.router)
     app.include_router(pipeline_pages.router)
     app.include_router(run_pages.router)
+    app.include_router(schedule_pages.router)
+    app.include_router(transform_pages.router)
+    app.include_router(dag_pages.router)
     return app

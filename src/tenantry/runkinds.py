@@ -6,6 +6,15 @@ from __future__ import annotations
 
 def register_all() -> None:
     from tenantry.orchestration import registry
+    from tenantry.pipelines import service as pipelines
     from tenantry.pipelines.jobs import prepare_pipeline_run
+    from tenantry.transforms import service as transforms
+    from tenantry.transforms.jobs import prepare_dbt_run, prepare_transformation_run
 
     registry.register("pipeline", prepare_pipeline_run)
+    registry.register("transformation", prepare_transformation_run)
+    registry.register("dbt", prepare_dbt_run)
+    registry.register_target("pipeline", pipelines.as_target)
+    registry.register_target("transformation", transforms.as_target)
+    registry.register_nodes("pipeline", pipelines.dag_nodes)
+    registry.register_nodes("transformation", transforms.dag_nodes)

@@ -149,9 +149,26 @@ def test_demo_is_idempotent(settings):
                 not {t["name"] for t in found}
                 & expected["globex-ads" if slug == "acme-shop" else "acme-shop"]
             )
-            runs = client.get(f"/api/v1/orgs/{slug}/runs", headers=h).json()["items"]
+            runs = client.get(
+                f"/api/v1/orgs/{slug}/runs", params={"kind": "pipeline"}, headers=h
+            ).json()["items"]
             assert runs and all(r["status"] == "succeeded" for r in runs)
-            assert len(runs) == (1 if slug == "acme-shop" else 4)
+            # Each pipeline ran on its own (its tables are the models' sources), then again
+            # in the DAG run that built the models — and not again on the second demo.
+            assert len(runs) == (2 if slug == "acme-shop" else 8)
+            # dbt modelled it: one DAG run (a run per pipeline and model), all succeeded.
+            dag_runs = client.get(
+                f"/api/v1/orgs/{slug}/runs", params={"kind": "dag"}, headers=h
+            ).json()["items"]
+            assert [r["status"] for r in dag_runs] == ["succeeded"]
+            marts = {t["name"] for t in found if t["schema"] == "marts"}
+            assert marts >= (
+                {"fct_orders", "channel_performance", "orders_snapshot"}
+                if slug == "acme-shop"
+                else {"fct_campaign_daily", "campaigns_snapshot"}
+            )
+            schedules = client.get(f"/api/v1/orgs/{slug}/schedules", headers=h).json()["items"]
+            assert len(schedules) == 1 and not schedules[0]["paused"]
         rows = client.post(
             "/api/v1/orgs/acme-shop/warehouse/query",
             json={"sql": "SELECT count(*) FROM raw.orders"},

@@ -69,7 +69,12 @@ ID_PARAMS = {
     "file_name",
     "pipeline_id",
     "run_id",
+    "schedule_id",
+    "transform_id",
+    "edge_id",
 }
+# Path parameters that name no object of an organization (a loaded table, per organization).
+NAME_PARAMS = {"dataset": "raw", "table": "orders"}
 
 
 def _objects_in_a(client, world) -> dict[str, str]:
@@ -107,9 +112,37 @@ def _objects_in_a(client, world) -> dict[str, str]:
     run = client.post(
         f"/api/v1/orgs/{world.a}/pipelines/{pipeline['id']}/run", headers=owner.h
     ).json()
+    schedule = client.post(
+        f"/api/v1/orgs/{world.a}/schedules",
+        json={
+            "name": "A schedule",
+            "cron": "0 0 1 1 *",
+            "target_kind": "pipeline",
+            "target_id": pipeline["id"],
+        },
+        headers=owner.h,
+    ).json()
+    transform = client.post(
+        f"/api/v1/orgs/{world.a}/transformations",
+        json={"name": "a_model", "sql": "select 1 as a"},
+        headers=owner.h,
+    ).json()
+    edge = client.post(
+        f"/api/v1/orgs/{world.a}/dag/edges",
+        json={
+            "upstream_kind": "pipeline",
+            "upstream_id": pipeline["id"],
+            "downstream_kind": "transformation",
+            "downstream_id": transform["id"],
+        },
+        headers=owner.h,
+    ).json()
     return {
+        "transform_id": transform["id"],
+        "edge_id": edge["id"],
         "pipeline_id": pipeline["id"],
         "run_id": run["id"],
+        "schedule_id": schedule["id"],
         "file_name": uploaded["name"],
         "connection_id": connection["id"],
         "member_id": member_id(client, owner, world.a, "viewer@a.example"),
@@ -124,6 +157,8 @@ def _fill(path: str, org: str, ids: dict[str, str]) -> str:
         name = m.group(1)
         if name == "org":
             return org
+        if name in NAME_PARAMS:
+            return NAME_PARAMS[name]
         assert name in ids, (
             f"route {path} takes an id '{name}' the cross-tenant probe does not know"
         )

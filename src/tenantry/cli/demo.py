@@ -60,6 +60,9 @@ async def setup_demo(s: Settings) -> list[tuple[str, str, str]]:
             await session.commit()
             await _sources(session, s)
         await _pipelines(db, s)
+        from tenantry.cli.demo_models import setup_models
+
+        await setup_models(db, s)
     finally:
         await db.dispose()
     return [

@@ -8,8 +8,11 @@ import typer
 
 from tenantry.cli.common import fail, open_db, run, settings
 from tenantry.cli.connections import app as connections_app
+from tenantry.cli.dag import app as dag_app
 from tenantry.cli.pipelines import app as pipelines_app
 from tenantry.cli.runs import app as runs_app
+from tenantry.cli.schedules import app as schedules_app
+from tenantry.cli.transforms import app as transforms_app
 
 app = typer.Typer(help="Tenantry: multi-tenant data and analytics platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Metadata database migrations.", no_args_is_help=True)
@@ -23,6 +26,9 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(connections_app, name="connections")
 app.add_typer(pipelines_app, name="pipelines")
 app.add_typer(runs_app, name="runs")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(transforms_app, name="transforms")
+app.add_typer(dag_app, name="dag")
 
 
 def _check_ready() -> None:

@@ -126,6 +126,27 @@ class Settings(BaseSettings):
         gt=0,
         description="A running run silent this long is marked failed (worker lost) and retried.",
     )
+    scheduler_enabled: bool = Field(
+        default=True, description="Run schedules in this server process (APScheduler)."
+    )
+    schedule_sync_seconds: float = Field(
+        default=15,
+        gt=0,
+        description="How often the scheduler re-reads schedules changed by other processes.",
+    )
+    schedule_default_grace_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="Grace of new schedules: a fire time later than this is recorded as missed.",
+    )
+    dbt_threads: int = Field(
+        default=4, ge=1, le=32, description="Models dbt builds at once within one run."
+    )
+    dbt_lock_timeout_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="How long a dbt run waits for another dbt command of its organization.",
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     log_format: str = Field(default="text", description="`text` or `json`.")
     allow_signup: bool = Field(default=True, description="Allow anyone to create an account.")

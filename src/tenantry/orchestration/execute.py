@@ -144,7 +144,18 @@ async def execute_run(db: Database, settings: Settings, run_id: str) -> str | No
             raise
     finally:
         status = await _finish(db, run, ctl, writer, result, error)
+    await after_finish(db, settings, run.id)
     return status
+
+
+async def after_finish(db: Database, settings: Settings, run_id: str) -> None:
+    """Advance the run's DAG run, or start what depends on it. Never fails the run itself."""
+    from tenantry.orchestration import dag
+
+    try:
+        await dag.on_finished(db, settings, run_id)
+    except Exception:
+        log.exception("run %s finished, but its downstream could not be started", run_id)
 
 
 async def _finish(db, run, ctl, writer, result, error) -> str:

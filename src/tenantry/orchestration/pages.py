@@ -73,6 +73,11 @@ async def run_page(
     run = await service.get(session, ctx=ctx, run_id=run_id)
     lines = await service.logs(session, org_id=ctx.org.id, run_id=run.id, limit=5000)
     siblings = await service.attempts(session, org_id=ctx.org.id, root_id=run.root_id)
+    nodes = None
+    if run.kind == "dag":
+        from tenantry.orchestration.dag_pages import node_runs
+
+        nodes = await node_runs(session, ctx, run)
     return await org_render(
         request,
         session,
@@ -82,6 +87,7 @@ async def run_page(
             "run": service.view(run),
             "lines": [service.log_view(line) for line in lines],
             "attempts": [service.view(r) for r in siblings],
+            "nodes": nodes,
         },
     )
 

@@ -32,14 +32,16 @@ async def reap_forever(db: Database, settings: Settings) -> None:
 
 
 async def reap(db: Database, settings: Settings) -> list[str]:
-    from tenantry.orchestration.execute import schedule_retry
+    from tenantry.orchestration.execute import after_finish, schedule_retry
 
     cutoff = utcnow() - timedelta(seconds=settings.run_stale_after_seconds)
     settled = []
     async with db.session() as session:
         stale = list(
             await session.scalars(
-                sa.select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)
+                sa.select(Run).where(
+                    Run.status == "running", Run.heartbeat_at < cutoff, Run.kind != "dag"
+                )
             )
         )
         for run in stale:
@@ -80,4 +82,20 @@ async def reap(db: Database, settings: Settings) -> list[str]:
             settled.append(run.id)
             if run.attempt < run.max_attempts:
                 await schedule_retry(session, run)
+        dag_runs = list(
+            await session.scalars(
+                sa.select(Run.id).where(
+                    Run.status == "running", Run.heartbeat_at < cutoff, Run.kind == "dag"
+                )
+            )
+        )
+    for run_id in settled:
+        await after_finish(db, settings, run_id)
+    # A DAG run advances when its nodes finish; one left quiet (a node settled by a process
+    # that died before advancing it) is nudged here.
+    from tenantry.orchestration import dag
+
+    for dag_run_id in dag_runs:
+        async with db.session() as session:
+            await dag.advance(session, dag_run_id)
     return settled

@@ -16,11 +16,12 @@ class RunOut(BaseModel):
     target_id: str
     target_name: str
     trigger: str
-    status: str = Field(description="queued, running, succeeded, failed or cancelled")
+    status: str = Field(description="queued, running, succeeded, failed, cancelled or skipped")
     attempt: int
     max_attempts: int
     root_id: str = Field(description="The first attempt's id; shared by its retries")
     retry_of_id: str | None
+    parent_id: str | None = Field(default=None, description="The DAG run this run is part of")
     created_at: datetime
     not_before: datetime | None = Field(description="A retry waits for its backoff until then")
     started_at: datetime | None

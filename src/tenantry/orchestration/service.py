@@ -31,6 +31,7 @@ def view(run: Run) -> dict[str, Any]:
         "max_attempts": run.max_attempts,
         "root_id": run.root_id,
         "retry_of_id": run.retry_of_id,
+        "parent_id": run.parent_id,
         "created_at": run.created_at,
         "not_before": run.not_before,
         "started_at": run.started_at,
@@ -59,8 +60,12 @@ async def enqueue(
     created_by_id: str | None = None,
     retry_of: Run | None = None,
     not_before: datetime | None = None,
+    parent_id: str | None = None,
+    status: str = "queued",
+    details: dict[str, Any] | None = None,
+    commit: bool = True,
 ) -> Run:
-    """A queued run, committed; the caller hands it to the executor."""
+    """A queued run, committed (unless ``commit=False``); the caller hands it to the executor."""
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
     run_id = new_id()
@@ -71,7 +76,7 @@ async def enqueue(
         target_id=target_id,
         target_name=target_name,
         trigger=trigger,
-        status="queued",
+        status=status,
         attempt=retry_of.attempt + 1 if retry_of else 1,
         root_id=retry_of.root_id if retry_of else run_id,
         retry_of_id=retry_of.id if retry_of else None,
@@ -79,11 +84,49 @@ async def enqueue(
         backoff_seconds=backoff_seconds,
         not_before=not_before,
         created_by_id=created_by_id,
-        details={},
+        parent_id=retry_of.parent_id if retry_of else parent_id,
+        details=details or {},
         tables={},
     )
     session.add(run)
-    await session.commit()
+    if commit:
+        await session.commit()
+    return run
+
+
+async def launch(
+    session: AsyncSession,
+    *,
+    org_id: str,
+    kind: str,
+    target_id: str,
+    trigger: str,
+    created_by_id: str | None = None,
+    parent_id: str | None = None,
+    submit: bool = True,
+    commit: bool = True,
+) -> Run:
+    """Queue a run of a registered target (pipeline, transformation) and hand it over."""
+    from tenantry.orchestration import executors, registry
+
+    found = await registry.target(session, org_id, kind, target_id)
+    if found is None:
+        raise NotFound(f"There is no such {kind} in this organization.")
+    run = await enqueue(
+        session,
+        org_id=org_id,
+        kind=kind,
+        target_id=found.id,
+        target_name=found.name,
+        trigger=trigger,
+        max_attempts=found.max_attempts,
+        backoff_seconds=found.backoff_seconds,
+        created_by_id=created_by_id,
+        parent_id=parent_id,
+        commit=commit,
+    )
+    if submit:
+        await executors.submit(run)
     return run
 
 
@@ -104,6 +147,7 @@ async def list_runs(
     target_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    parent_id: str | None = None,
 ) -> tuple[list[Run], int]:
     stmt = sa.select(Run).where(Run.org_id == ctx.org.id)
     if status:
@@ -118,6 +162,8 @@ async def list_runs(
         stmt = stmt.where(Run.created_at >= as_utc(since))
     if until:
         stmt = stmt.where(Run.created_at < as_utc(until))
+    if parent_id:
+        stmt = stmt.where(Run.parent_id == parent_id)
     return await paginate(session, stmt.order_by(Run.created_at.desc(), Run.id), params)
 
 
@@ -151,6 +197,11 @@ async def cancel(session: AsyncSession, *, ctx: OrgContext, run_id: str) -> Run:
     run = await get(session, ctx=ctx, run_id=run_id)
     if run.finished:
         raise Conflict(f"This run has already {run.status}; there is nothing to cancel.")
+    from tenantry.orchestration import dag  # the DAG builds on this module
+
+    if run.kind == "dag":
+        audit.log(session, ctx, "run.cancel", "run", run.id)
+        return await dag.cancel(session, ctx=ctx, dag_run=run)
     # Queued: cancelled at once, guarded so a worker claiming it at this instant wins cleanly.
     result = await session.execute(
         sa.update(Run)
@@ -167,6 +218,8 @@ async def cancel(session: AsyncSession, *, ctx: OrgContext, run_id: str) -> Run:
     audit.log(session, ctx, "run.cancel", "run", run.id)
     await session.commit()
     await session.refresh(run)
+    if run.parent_id and run.finished:
+        await dag.advance(session, run.parent_id)
     return run
 
 
@@ -178,6 +231,13 @@ async def retry(session: AsyncSession, *, ctx: OrgContext, run_id: str) -> Run:
             f"Only failed or cancelled runs can be retried; this one is {run.status}. "
             "Start a new run instead."
         )
+    if run.kind == "dag":
+        from tenantry.orchestration import dag
+
+        new = await dag.rerun(session, ctx=ctx, dag_run=run)
+        audit.log(session, ctx, "run.retry", "run", new.id, after={"retry_of": run.id})
+        await session.commit()
+        return new
     new = await enqueue(
         session,
         org_id=run.org_id,

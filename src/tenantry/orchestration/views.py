@@ -25,11 +25,14 @@ POLL_SECONDS = 0.5
 
 @router.get("/runs", response_model=RunsPage)
 async def list_runs(
-    status: str | None = Query(None, description="queued, running, succeeded, failed, cancelled"),
+    status: str | None = Query(
+        None, description="queued, running, succeeded, failed, cancelled, skipped"
+    ),
     kind: str | None = Query(None, description="e.g. pipeline"),
     target_id: str | None = Query(None, description="The pipeline (or other target) id"),
     since: datetime | None = Query(None, description="Created at or after (ISO 8601)"),
     until: datetime | None = Query(None, description="Created before (ISO 8601)"),
+    parent_id: str | None = Query(None, description="The node runs of this DAG run"),
     ctx: OrgContext = requires(P.DATA_READ),
     params: PageParams = Depends(page_params),
     session=Depends(db_session),
@@ -43,6 +46,7 @@ async def list_runs(
         target_id=target_id,
         since=since,
         until=until,
+        parent_id=parent_id,
     )
     return make_page([service.view(r) for r in rows], total, params)
 

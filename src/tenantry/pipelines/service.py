@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -226,3 +227,49 @@ async def start_run(
     await session.commit()
     await executors.submit(run)
     return run
+
+
+async def as_target(session: AsyncSession, org_id: str, pipeline_id: str):
+    from tenantry.orchestration.registry import Target
+
+    p = await session.scalar(
+        sa.select(Pipeline).where(
+            Pipeline.id == pipeline_id, Pipeline.org_id == org_id, _deleted(False)
+        )
+    )
+    if p is None:
+        return None
+    retry = PipelineSpec.model_validate(p.spec).retry
+    return Target("pipeline", p.id, p.name, retry.max_attempts, retry.backoff_seconds)
+
+
+def _loaded_name(name: str) -> str:
+    return re.sub(r"\W+", "_", name.split(".")[-1]).strip("_").lower()
+
+
+async def dag_nodes(session: AsyncSession, settings, org_id: str) -> list:
+    """Pipelines as DAG nodes: each produces the warehouse tables it loads ("raw.orders"),
+    known from its spec and from what its last successful run loaded."""
+    from tenantry.orchestration.registry import Node
+
+    rows = list(
+        await session.scalars(sa.select(Pipeline).where(Pipeline.org_id == org_id, _deleted(False)))
+    )
+    loaded: dict[str, set[str]] = {}
+    for run in await session.scalars(
+        sa.select(Run)
+        .where(Run.org_id == org_id, Run.kind == "pipeline", Run.status == "succeeded")
+        .order_by(Run.created_at.desc())
+        .limit(500)
+    ):
+        loaded.setdefault(run.target_id, set()).update(run.tables or {})
+    out = []
+    for p in rows:
+        spec = PipelineSpec.model_validate(p.spec)
+        tables = set(loaded.get(p.id, set()))
+        if spec.mode == "table" and spec.table:
+            tables.add(spec.table_prefix + (spec.table_name or _loaded_name(spec.table)))
+        tables.update(spec.table_prefix + _loaded_name(t) for t in spec.tables)
+        produces = set() if p.destination_id else {f"{spec.dataset}.{t}" for t in tables}
+        out.append(Node("pipeline", p.id, p.name, produces=frozenset(produces)))
+    return out

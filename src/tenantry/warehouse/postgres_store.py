@@ -73,9 +73,12 @@ async def provision(admin_url: str, *, org_id: str, slug: str) -> dict[str, Any]
                 )
                 if owner is not None and owner.strip('"') != role:
                     name = f"{prefix}_{org_id[:8]}_{kind}"  # the slug's schemas belong to another
-                await conn.execute(
-                    f"CREATE SCHEMA IF NOT EXISTS {_ident(name)} AUTHORIZATION {_ident(role)}"
-                )
+                # dlt stages merge loads in "<dataset>_staging": the role cannot create
+                # schemas in the database, so it gets that one up front too.
+                for schema in (name, f"{name}_staging"):
+                    await conn.execute(
+                        f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)} AUTHORIZATION {_ident(role)}"
+                    )
                 schemas[kind] = name
     finally:
         await conn.close()

@@ -151,6 +151,22 @@ async def _tables(store: Store) -> list[dict[str, Any]]:
     return await store.tables()
 
 
+async def loaded_tables(session: AsyncSession, settings: Settings, org) -> list[dict[str, Any]]:
+    """The warehouse's tables with the dataset (raw/staging/marts) each sits in."""
+    store = await open_warehouse(session, settings, org)
+    if isinstance(store, DuckDBWarehouse):
+        await asyncio.to_thread(store.ensure)
+        datasets = {k: k for k in SCHEMAS}
+    else:
+        datasets = dict(store.schemas)
+    dataset_of = {physical: key for key, physical in datasets.items()}
+    out = []
+    for table in await _tables(store):
+        if table["schema"] in dataset_of:
+            out.append(table | {"dataset": dataset_of[table["schema"]]})
+    return out
+
+
 OWN_KINDS = ("postgres", "duckdb")  # an organization's own database: tested here
 
 

@@ -71,3 +71,48 @@
   [mode, disposition, source].forEach(function (el) { if (el) el.addEventListener("change", sync); });
   sync();
 })();
+// --- Schedules (begin): live "next five fires + description" preview of the cron form. -----
+(function () {
+  var box = document.querySelector("[data-cron-preview]");
+  var cron = document.querySelector("[data-cron-input]");
+  var zone = document.querySelector("[data-timezone-input]");
+  if (!box || !cron || !zone || !window.fetch) return;
+  var list = box.querySelector("[data-preview-list]");
+  var text = box.querySelector("[data-preview-description]");
+  var error = box.querySelector("[data-preview-error]");
+  var timer = null;
+  var seq = 0;
+  function show(body) {
+    text.textContent = body.description;
+    list.innerHTML = "";
+    body.next_fires.forEach(function (t) {
+      var li = document.createElement("li");
+      li.textContent = t.local.substring(0, 16).replace("T", " ") + " " + (t.local.substring(19) || "UTC") +
+        "  (= " + t.utc.substring(0, 16).replace("T", " ") + " UTC)";
+      list.appendChild(li);
+    });
+    error.hidden = true;
+  }
+  function refresh() {
+    var mine = ++seq;
+    var url = box.getAttribute("data-url") + "?cron=" + encodeURIComponent(cron.value) +
+      "&timezone=" + encodeURIComponent(zone.value);
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (res) {
+        if (mine !== seq) return; // an older answer arriving late
+        if (res.ok) return show(res.body);
+        list.innerHTML = "";
+        text.textContent = "";
+        error.textContent = (res.body.errors || []).map(function (e) { return e.message; }).join("; ") || res.body.detail;
+        error.hidden = false;
+      })
+      .catch(function () { /* offline or signed out: the form still works */ });
+  }
+  function later() { clearTimeout(timer); timer = setTimeout(refresh, 250); }
+  cron.addEventListener("input", later);
+  zone.addEventListener("input", later);
+  zone.addEventListener("change", later);
+  refresh();
+})();
+// --- Schedules (end) -------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Transformations: dbt models and snapshots kept in the store, run per organization."""
