@@ -182,14 +182,14 @@ def run_dag(
     @run
     async def go():
         from tenantry.cli.runs import finish
-        from tenantry.orchestration import dag
+        from tenantry.orchestration import dag_runs
 
         async with org_command(org) as c:
             graph = await _graph(c)
             ref = from_ or upto
             node = resolve(graph, ref) if ref else None
             mode = "downstream" if from_ else "upstream" if upto else "all"
-            started = await dag.start(
+            started = await dag_runs.start(
                 c.session, c.settings, org_id=c.ctx.org.id, node=node, mode=mode
             )
             typer.echo(f"{started.id} {started.target_name}", err=True)

@@ -257,7 +257,7 @@ async def setup_models(db, s) -> None:
     import sqlalchemy as sa
     import typer
 
-    from tenantry.orchestration import dag, executors
+    from tenantry.orchestration import dag_runs, executors
     from tenantry.orchestration.models import Run
     from tenantry.tenancy.authcache import OrgSnap
     from tenantry.tenancy.context import Caller, OrgContext
@@ -295,7 +295,7 @@ async def setup_models(db, s) -> None:
                 )
                 if last is not None and last.status == "succeeded":
                     continue
-                run = await dag.start(session, s, org_id=org.id, node=None, mode="all")
+                run = await dag_runs.start(session, s, org_id=org.id, node=None, mode="all")
                 run_id = run.id
             while True:
                 async with db.session() as session:

@@ -10,7 +10,7 @@ from starlette.datastructures import FormData
 
 from tenantry.core.errors import TenantryError
 from tenantry.core.pagination import PageParams
-from tenantry.orchestration import dag
+from tenantry.orchestration import dag, dag_runs
 from tenantry.orchestration import service as runs
 from tenantry.orchestration.models import NODE_KINDS, Run
 from tenantry.tenancy.context import OrgContext
@@ -207,7 +207,7 @@ async def run_dag(
     if mode not in dag.MODES or (mode != "all" and node is None):
         return redirect(f"/o/{ctx.org.slug}/dag", request, "Choose what to run.", "error")
     try:
-        run = await dag.start(
+        run = await dag_runs.start(
             session,
             settings_of(request),
             org_id=ctx.org.id,

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantry.orchestration import dag
+from tenantry.orchestration import dag, dag_runs
 from tenantry.orchestration import service as runs
 from tenantry.orchestration.models import NODE_KINDS
 from tenantry.orchestration.schemas import RunOut
@@ -121,7 +121,7 @@ async def run_dag(
 
         raise ValidationFailed.field("node_id", f"mode '{body.mode}' needs node_kind and node_id")
     trigger = "api" if ctx.caller.actor_type == "api_key" else "manual"
-    run = await dag.start(
+    run = await dag_runs.start(
         session,
         settings,
         org_id=ctx.org.id,

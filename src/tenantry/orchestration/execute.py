@@ -150,10 +150,10 @@ async def execute_run(db: Database, settings: Settings, run_id: str) -> str | No
 
 async def after_finish(db: Database, settings: Settings, run_id: str) -> None:
     """Advance the run's DAG run, or start what depends on it. Never fails the run itself."""
-    from tenantry.orchestration import dag
+    from tenantry.orchestration import dag_runs
 
     try:
-        await dag.on_finished(db, settings, run_id)
+        await dag_runs.on_finished(db, settings, run_id)
     except Exception:
         log.exception("run %s finished, but its downstream could not be started", run_id)
 

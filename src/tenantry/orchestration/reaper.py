@@ -93,9 +93,9 @@ async def reap(db: Database, settings: Settings) -> list[str]:
         await after_finish(db, settings, run_id)
     # A DAG run advances when its nodes finish; one left quiet (a node settled by a process
     # that died before advancing it) is nudged here.
-    from tenantry.orchestration import dag
+    from tenantry.orchestration import dag_runs
 
     for dag_run_id in dag_runs:
         async with db.session() as session:
-            await dag.advance(session, dag_run_id)
+            await dag_runs.advance(session, dag_run_id)
     return settled

@@ -124,7 +124,7 @@ async def _fire_one(
             await record(db, s, [(when, "failed", reason)], worker)
             return "failed"
         await _settle(session, s, when, run_id=run.id)
-    if s.target_kind != "dag":  # dag.start hands out its node runs itself
+    if s.target_kind != "dag":  # dag_runs.start hands out its node runs itself
         await _submit(run)
     log.info("schedule %s fired at %s: run %s", s.id, when.isoformat(), run.id)
     return "fired"
@@ -141,10 +141,10 @@ async def _settle(session, s: Schedule, when: datetime, **values) -> None:
 
 async def _start(session: AsyncSession, settings: Settings, s: Schedule):
     if s.target_kind == "dag":
-        from tenantry.orchestration import dag  # written alongside; imported when needed
+        from tenantry.orchestration import dag_runs  # builds on the run service
 
         node = (s.dag_node_kind, s.target_id) if s.target_id else None
-        return await dag.start(
+        return await dag_runs.start(
             session,
             settings,
             org_id=s.org_id,

@@ -197,11 +197,11 @@ async def cancel(session: AsyncSession, *, ctx: OrgContext, run_id: str) -> Run:
     run = await get(session, ctx=ctx, run_id=run_id)
     if run.finished:
         raise Conflict(f"This run has already {run.status}; there is nothing to cancel.")
-    from tenantry.orchestration import dag  # the DAG builds on this module
+    from tenantry.orchestration import dag_runs  # DAG runs build on this module
 
     if run.kind == "dag":
         audit.log(session, ctx, "run.cancel", "run", run.id)
-        return await dag.cancel(session, ctx=ctx, dag_run=run)
+        return await dag_runs.cancel(session, ctx=ctx, dag_run=run)
     # Queued: cancelled at once, guarded so a worker claiming it at this instant wins cleanly.
     result = await session.execute(
         sa.update(Run)
@@ -219,7 +219,7 @@ async def cancel(session: AsyncSession, *, ctx: OrgContext, run_id: str) -> Run:
     await session.commit()
     await session.refresh(run)
     if run.parent_id and run.finished:
-        await dag.advance(session, run.parent_id)
+        await dag_runs.advance(session, run.parent_id)
     return run
 
 
@@ -232,9 +232,9 @@ async def retry(session: AsyncSession, *, ctx: OrgContext, run_id: str) -> Run:
             "Start a new run instead."
         )
     if run.kind == "dag":
-        from tenantry.orchestration import dag
+        from tenantry.orchestration import dag_runs
 
-        new = await dag.rerun(session, ctx=ctx, dag_run=run)
+        new = await dag_runs.rerun(session, ctx=ctx, dag_run=run)
         audit.log(session, ctx, "run.retry", "run", new.id, after={"retry_of": run.id})
         await session.commit()
         return new
