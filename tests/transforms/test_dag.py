@@ -110,3 +110,40 @@ def test_another_orgs_dag_is_out_of_reach(client, settings, world):
     edge_id = client.get(f"/api/v1/orgs/{org}/dag", headers=owner.h).json()["edges"][0]["id"]
     r = client.delete(f"/api/v1/orgs/{world.b}/dag/edges/{edge_id}", headers=b.h)
     assert r.status_code == 404
+
+
+def test_the_reaper_advances_a_dag_run_left_quiet(client, settings, world):
+    """A node settled by a process that died before advancing its DAG run: the reaper nudges
+    the DAG run, which starts the next node and finishes."""
+    import sqlalchemy as sa
+
+    from tenantry.core.db import utcnow
+    from tenantry.orchestration import reaper
+    from tenantry.orchestration.models import Run
+
+    owner, org = world.people["owner"], world.a
+    ids = _three_pipelines(client, settings, owner, org)
+    done = dag_run(
+        client, owner, org, mode="downstream", node_kind="pipeline", node_id=ids["first"]
+    )
+    assert done["status"] == "succeeded"
+    second = children(client, owner, org, done["id"])["second"]
+    from datetime import timedelta
+
+    async def rewind():
+        async with client.app.state.db.session() as session:
+            await session.execute(sa.delete(Run).where(Run.id == second["id"]))
+            await session.execute(
+                sa.update(Run)
+                .where(Run.id == done["id"])
+                .values(
+                    status="running", finished_at=None, heartbeat_at=utcnow() - timedelta(hours=1)
+                )
+            )
+            await session.commit()
+        await reaper.reap(client.app.state.db, settings)
+
+    client.portal.call(rewind)
+    again = finished(client, owner, org, done["id"])
+    assert again["status"] == "succeeded"
+    assert children(client, owner, org, done["id"])["second"]["status"] == "succeeded"

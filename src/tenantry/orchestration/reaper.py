@@ -82,7 +82,7 @@ async def reap(db: Database, settings: Settings) -> list[str]:
             settled.append(run.id)
             if run.attempt < run.max_attempts:
                 await schedule_retry(session, run)
-        dag_runs = list(
+        quiet = list(
             await session.scalars(
                 sa.select(Run.id).where(
                     Run.status == "running", Run.heartbeat_at < cutoff, Run.kind == "dag"
@@ -95,7 +95,7 @@ async def reap(db: Database, settings: Settings) -> list[str]:
     # that died before advancing it) is nudged here.
     from tenantry.orchestration import dag_runs
 
-    for dag_run_id in dag_runs:
+    for dag_run_id in quiet:
         async with db.session() as session:
             await dag_runs.advance(session, dag_run_id)
     return settled

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -195,12 +194,16 @@ def run_dbt(plan: DbtPlan, args: list[str], ctl: RunControl | None = None) -> Db
         )
         reader = threading.Thread(target=_pump_output, args=(proc, output, ctl), daemon=True)
         reader.start()
-        while proc.poll() is None:
+        while True:
+            try:
+                proc.wait(timeout=0.1)  # returns the moment dbt exits
+                break
+            except subprocess.TimeoutExpired:
+                pass
             if ctl is not None and ctl.cancelled():
                 _stop(proc)
                 reader.join(5)
                 raise RunCancelled("Cancelled on request; dbt was stopped.")
-            time.sleep(0.1)
         reader.join(5)
         outcome = DbtOutcome(proc.returncode, output=output, target_dir=target)
         outcome.results = parse_run_results(target / "run_results.json")
