@@ -44,13 +44,23 @@ def _two_orgs_build_at_once(client, settings, world):
             org,
             "order_count",
             "select count(*) as n from {{ source('raw', 'orders') }}",
-            spec={"materialization": "table", "schema": "marts"},
+            spec={
+                "materialization": "table",
+                "schema": "marts",
+                "columns": [{"name": "n", "tests": [{"type": "not_null"}]}],
+            },
         )
         model(client, person, org, "env_seen", ENV_MODEL, spec={"materialization": "table"})
     started = {world.a: _build(client, owner, world.a), world.b: _build(client, b_owner, world.b)}
     for org, person in ((world.a, owner), (world.b, b_owner)):
         done = finished(client, person, org, started[org])
         assert done["status"] == "succeeded", done["error"]
+        results = {r["name"]: r["status"] for r in done["results"]}
+        assert results == {
+            "order_count": "success",
+            "env_seen": "success",
+            "not_null_order_count_n": "pass",
+        }
     for org, person, n in ((world.a, owner, 100), (world.b, b_owner, 30)):
         marts = _schema(client, person, org, "marts")
         assert query(client, person, org, f"select n from {marts}.order_count") == [[n]]

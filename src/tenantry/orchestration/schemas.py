@@ -30,6 +30,10 @@ class RunOut(BaseModel):
     duration_seconds: float | None
     cancel_requested: bool
     tables: dict[str, Any] = Field(description="Rows and bytes loaded per table")
+    results: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="dbt runs: status, seconds, rows and message per model, snapshot and test",
+    )
     rows_loaded: int
     bytes_loaded: int
     error_class: str | None = Field(description="terminal or transient")

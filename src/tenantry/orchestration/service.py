@@ -40,6 +40,7 @@ def view(run: Run) -> dict[str, Any]:
         "duration_seconds": duration,
         "cancel_requested": run.cancel_requested,
         "tables": run.tables,
+        "results": (run.details or {}).get("results"),
         "rows_loaded": run.rows_loaded,
         "bytes_loaded": run.bytes_loaded,
         "error_class": run.error_class,

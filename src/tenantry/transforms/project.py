@@ -99,6 +99,14 @@ def _model_config(m: ModelDef, datasets: dict[str, str]) -> dict[str, Any]:
     return config
 
 
+def loaded_at_field(configured: str | None, columns: list[str]) -> str | None:
+    """The freshness clock: the user's, else dlt's load id when the table has it (tables dlt
+    loads from Arrow do not), else none (no freshness check for that table)."""
+    if configured:
+        return configured
+    return DEFAULT_LOADED_AT if "_dlt_load_id" in columns else None
+
+
 def _sources(sources: list[SourceDef]) -> list[dict[str, Any]]:
     out = []
     for src in sources:
@@ -108,12 +116,10 @@ def _sources(sources: list[SourceDef]) -> list[dict[str, Any]]:
             entry: dict[str, Any] = {"name": table}
             if settings.get("description"):
                 entry["description"] = settings["description"]
-            config: dict[str, Any] = {
-                "loaded_at_field": settings.get("loaded_at_field") or DEFAULT_LOADED_AT
-            }
+            loaded_at = loaded_at_field(settings.get("loaded_at_field"), columns)
             freshness = {k: settings[k] for k in ("warn_after", "error_after") if settings.get(k)}
-            config["freshness"] = freshness or None
-            entry["config"] = config
+            if loaded_at:
+                entry["config"] = {"loaded_at_field": loaded_at, "freshness": freshness or None}
             entry["columns"] = [{"name": c} for c in columns]
             tables.append(entry)
         out.append({"name": src.dataset, "schema": src.schema, "tables": tables})

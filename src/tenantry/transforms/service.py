@@ -18,7 +18,7 @@ from tenantry.orchestration.models import Run
 from tenantry.tenancy import audit
 from tenantry.tenancy.context import OrgContext
 from tenantry.tenancy.service import ensure_unique_name
-from tenantry.transforms import parse
+from tenantry.transforms import parse, project
 from tenantry.transforms.jobs import live_transformations
 from tenantry.transforms.models import SourceTable, Transformation
 from tenantry.transforms.schemas import SourceSettings, TransformIn, TransformPatch, check_kind
@@ -309,9 +309,19 @@ async def set_source(
     table: str,
     data: SourceSettings,
 ) -> dict:
-    known = {(s["dataset"], s["table"]) for s in await sources(session, settings=settings, ctx=ctx)}
+    known = {
+        (s["dataset"], s["table"]): s for s in await sources(session, settings=settings, ctx=ctx)
+    }
     if (dataset, table) not in known:
         raise NotFound(f"There is no loaded table {dataset}.{table} in this warehouse.")
+    columns = [c["name"] for c in known[(dataset, table)]["columns"]]
+    thresholds = data.warn_after or data.error_after
+    if thresholds and not project.loaded_at_field(data.loaded_at_field, columns):
+        raise ValidationFailed.field(
+            "loaded_at_field",
+            "this table has no load time of its own; name a timestamp column or expression "
+            "to measure freshness by",
+        )
     row = await session.scalar(
         sa.select(SourceTable).where(
             SourceTable.org_id == ctx.org.id,
