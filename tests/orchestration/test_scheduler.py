@@ -66,8 +66,11 @@ def test_jobs_follow_changes_made_in_this_process_at_once(quiet, settings):
                 await schedules.update(
                     session, ctx=ctx, schedule_id=s["id"], cron_expr="15 7 * * *"
                 )
-            job = await until(lambda: runtime.aps.get_job(s["id"]))
-            await until(lambda: job.next_run_time.minute == 15)
+            # Re-read each time: the resume and the cron change each resync the job, and the
+            # first may replace the job object after we looked.
+            job = await until(
+                lambda: (j := runtime.aps.get_job(s["id"])) and j.next_run_time.minute == 15 and j
+            )
             assert job.next_run_time.astimezone(job.trigger.timezone).hour == 7
         finally:
             await runtime.stop()

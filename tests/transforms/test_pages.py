@@ -166,7 +166,7 @@ def test_sources_page_sets_descriptions_and_freshness(client, settings, world):
         data=fields
         | {
             "description": "Shop orders",
-            "loaded_at_field": "",
+            "loaded_at_field": "cast(updated_at as timestamp)",
             "warn_count": "12",
             "warn_period": "hour",
             "error_count": "2",
@@ -180,6 +180,7 @@ def test_sources_page_sets_descriptions_and_freshness(client, settings, world):
     assert orders["description"] == "Shop orders"
     assert orders["warn_after"] == {"count": 12, "period": "hour"}
     assert orders["error_after"] == {"count": 2, "period": "day"}
+    assert orders["loaded_at_field"] == "cast(updated_at as timestamp)"
 
 
 def test_dag_page_draws_the_graph_and_runs_it(client, settings, world):
