@@ -45,6 +45,19 @@ class ValidationFailed(TenantryError):
     def field(cls, field: str, message: str) -> ValidationFailed:
         return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
+    @classmethod
+    def nested(cls, exc, prefix: str) -> ValidationFailed:
+        """A pydantic ValidationError of the object under ``prefix`` (e.g. a ``spec``), every
+        error naming its field. Whole-object checks name their field first ("field: …")."""
+        errors = []
+        for e in exc.errors():
+            loc = ".".join(str(p) for p in e["loc"])
+            message = e["msg"].removeprefix("Value error, ")
+            if not loc and ": " in message:
+                loc, message = message.split(": ", 1)
+            errors.append({"field": f"{prefix}.{loc}" if loc else prefix, "message": message})
+        return cls("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+
 
 class BadRequest(TenantryError):
     status, title, code = 400, "Bad request", "bad-request"

@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.core.db import as_utc, utcnow
-from tenantry.core.errors import Conflict, NotFound, ValidationFailed
+from tenantry.core.errors import NotFound, ValidationFailed
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.orchestration import cron, registry
 from tenantry.orchestration.models import NODE_KINDS, SCHEDULE_TARGETS, Schedule, ScheduleFire
 from tenantry.orchestration.schedule_fires import fire, last_fire_time  # noqa: F401 (re-exported)
 from tenantry.tenancy import audit
 from tenantry.tenancy.context import OrgContext
-from tenantry.tenancy.service import validate_name
+from tenantry.tenancy.service import ensure_unique_name, validate_name
 
 log = logging.getLogger("tenantry.schedules")
 NEXT_FIRES = 5
@@ -207,17 +207,6 @@ def _grace(value: int) -> int:
     return int(value)
 
 
-async def _ensure_unique_name(session, org_id: str, name: str, exclude: str | None = None):
-    stmt = sa.select(Schedule.id).where(Schedule.org_id == org_id, Schedule.name == name)
-    if exclude:
-        stmt = stmt.where(Schedule.id != exclude)
-    if await session.scalar(stmt):
-        raise Conflict(
-            f"A schedule named '{name}' already exists; choose another name.",
-            errors=[{"field": "name", "message": "is taken"}],
-        )
-
-
 def _audit_view(s: Schedule) -> dict[str, Any]:
     keys = ("name", "cron", "timezone", "target_kind", "target_id", "dag_node_kind")
     return {k: getattr(s, k) for k in keys} | {
@@ -247,7 +236,7 @@ async def create(
     target, node_kind = await _check_target(
         session, ctx.org.id, target_kind, target_id, dag_node_kind
     )
-    await _ensure_unique_name(session, ctx.org.id, name)
+    await ensure_unique_name(session, Schedule, org_id=ctx.org.id, name=name, noun="schedule")
     s = Schedule(
         org_id=ctx.org.id,
         name=name,
@@ -292,7 +281,9 @@ async def update(
     s = await get(session, ctx=ctx, schedule_id=schedule_id)
     before = _audit_view(s)
     if name is not None and (new_name := validate_name(name)) != s.name:
-        await _ensure_unique_name(session, ctx.org.id, new_name, exclude=s.id)
+        await ensure_unique_name(
+            session, Schedule, org_id=ctx.org.id, name=new_name, noun="schedule", exclude=s.id
+        )
         s.name = new_name
     expr = cron.parse(cron_expr).expr if cron_expr is not None else s.cron
     tz = cron.zone(timezone).key if timezone is not None else s.timezone

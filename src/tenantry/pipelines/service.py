@@ -32,16 +32,7 @@ def parse_spec(data: dict[str, Any]) -> PipelineSpec:
     try:
         return PipelineSpec.model_validate(data)
     except PydanticValidationError as exc:
-        errors = []
-        for e in exc.errors():
-            loc = ".".join(str(p) for p in e["loc"])
-            message = e["msg"].removeprefix("Value error, ")
-            if not loc and ": " in message:  # whole-spec checks name their field first
-                loc, message = message.split(": ", 1)
-            errors.append({"field": "spec." + loc if loc else "spec", "message": message})
-        raise ValidationFailed(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
-        ) from None
+        raise ValidationFailed.nested(exc, "spec") from None
 
 
 def _deleted(deleted: bool):

@@ -54,10 +54,11 @@ async def ensure_unique_name(
     session: AsyncSession, model, *, org_id: str, name: str, noun: str, exclude: str | None = None
 ) -> None:
     """Names of an organization's live (not deleted) objects of ``model`` are unique: a taken
-    one is a 409 naming the field. Models with ``org_id``, ``name`` and ``deleted_at``."""
-    stmt = sa.select(model.id).where(
-        model.org_id == org_id, model.name == name, model.deleted_at.is_(None)
-    )
+    one is a 409 naming the field. Models with ``org_id``, ``name`` (and ``deleted_at`` if
+    they are soft-deleted)."""
+    stmt = sa.select(model.id).where(model.org_id == org_id, model.name == name)
+    if hasattr(model, "deleted_at"):
+        stmt = stmt.where(model.deleted_at.is_(None))
     if exclude:
         stmt = stmt.where(model.id != exclude)
     if await session.scalar(stmt):

@@ -140,7 +140,7 @@ def check_kind(kind: str, spec: TransformSpec) -> None:
         if not spec.unique_key:
             raise ValueError("spec.unique_key: a snapshot needs the key that identifies a row")
     elif spec.snapshot is not None:
-        raise ValueError("spec.snapshot applies only to transformations of kind snapshot")
+        raise ValueError("spec.snapshot: applies only to transformations of kind snapshot")
 
 
 class TransformPatch(BaseModel):

@@ -137,19 +137,14 @@ def _spec(kind: str, data) -> Any:
 
     try:
         spec = data if isinstance(data, TransformSpec) else TransformSpec.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationFailed.nested(exc, "spec") from None
+    try:
         check_kind(kind, spec)
-        return spec
-    except (PydanticValidationError, ValueError) as exc:
-        if isinstance(exc, PydanticValidationError):
-            e = exc.errors()[0]
-            loc = ".".join(str(p) for p in e["loc"])
-            message = e["msg"].removeprefix("Value error, ")
-        else:
-            loc, message = "", str(exc)
-        if ": " in message and not loc:
-            loc, message = message.split(": ", 1)
-            loc = loc.removeprefix("spec.")
-        raise ValidationFailed.field("spec." + loc if loc else "spec", message) from None
+    except ValueError as exc:  # "spec.<field>: <message>"
+        field, message = str(exc).split(": ", 1)
+        raise ValidationFailed.field(field, message) from None
+    return spec
 
 
 async def create(
