@@ -39,10 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
+
+from _inprocess import InProcessApp  # benchmarks/ is on the path of a script run from it
 
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"  # before anything imports dlt
 
@@ -187,63 +187,16 @@ def check_results(what: str, project_dir: Path) -> None:
         sys.exit(f"{what}: run_results.json holds {built}, expected the 20 models, all success")
 
 
-class Tenantry:
+class Tenantry(InProcessApp):
     """The platform in this process: one user, one organization, the demo data, the models."""
 
     def __init__(self, data_dir: Path, poll: float):
-        from cryptography.fernet import Fernet
-
-        # starlette's TestClient still rides on httpx; nothing for this benchmark to change.
-        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-        from fastapi.testclient import TestClient
-
-        from tenantry.app import create_app
-        from tenantry.core import secrets
-        from tenantry.core.config import Settings, set_settings
-
-        self.settings = Settings(
-            _env_file=None,
-            data_dir=data_dir,
-            secret_key="bench-" + uuid.uuid4().hex,
-            encryption_keys=Fernet.generate_key().decode(),
-            bcrypt_rounds=4,
-            base_url="http://testserver",
-            log_level="WARNING",
-            # Self-contained whatever TENANTRY_* says: runs execute here, metadata in data_dir.
-            database_url=None,
-            redis_url=None,
-            executor="inline",
-            warehouse_kind="duckdb",
-        )
-        set_settings(self.settings)
-        secrets.configure(self.settings.fernet_keys)
+        super().__init__(data_dir, "bench@example.com")
         self.poll = poll
-        self.client = TestClient(create_app(self.settings))
-        self.client.__enter__()
-        r = self._ok(
-            self.client.post(
-                "/api/v1/auth/signup",
-                json={"email": "bench@example.com", "password": "bench-password"},
-            ),
-            201,
-        )
-        self.h = {"Authorization": f"Bearer {r.json()['access_token']}"}
         self.org = "/api/v1/orgs/acme-bench"
         org = {"name": "Acme", "slug": "acme-bench"}
         self._ok(self.client.post("/api/v1/orgs", json=org, headers=self.h), 201)
         self.org_id = self.client.get(self.org, headers=self.h).json()["id"]
-
-    def close(self) -> None:
-        from tenantry.core.config import set_settings
-
-        self.client.__exit__(None, None, None)
-        set_settings(None)
-
-    @staticmethod
-    def _ok(r, status: int):
-        if r.status_code != status:
-            sys.exit(f"{r.request.method} {r.request.url.path} → {r.status_code}: {r.text}")
-        return r
 
     def _wait(self, run_id: str, timeout: float = 600) -> tuple[dict, float]:
         deadline = time.monotonic() + timeout

@@ -47,9 +47,10 @@ import sys
 import tempfile
 import time
 import uuid
-import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _inprocess import InProcessApp  # benchmarks/ is on the path of a script run from it
 
 # dlt reads this when first imported; every import of dlt below comes after it.
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
@@ -101,60 +102,15 @@ def duckdb_totals(path: Path) -> tuple[int, int]:
         return con.execute(CHECK_SQL).fetchone()
 
 
-class Tenantry:
+class Tenantry(InProcessApp):
     """One app for the whole run; each load gets its own organization (so a fresh warehouse
     file and pipelines dir, like the other paths) and its own connection and pipeline."""
 
     def __init__(self, data_dir: Path, batch_size: int, poll: float):
-        from cryptography.fernet import Fernet
-
-        # starlette's TestClient still rides on httpx; nothing for this benchmark to change.
-        warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-        from fastapi.testclient import TestClient
-
-        from tenantry.app import create_app
-        from tenantry.core import secrets
-        from tenantry.core.config import Settings, set_settings
-
-        data_dir.mkdir(parents=True)
-        self.settings = Settings(
-            _env_file=None,
-            data_dir=data_dir,
-            secret_key="bench-" + uuid.uuid4().hex,
-            encryption_keys=Fernet.generate_key().decode(),
-            bcrypt_rounds=4,
-            base_url="http://testserver",
-            log_level="WARNING",
-            # Self-contained whatever TENANTRY_* says: runs execute here, metadata in data_dir.
-            database_url=None,
-            redis_url=None,
-            executor="inline",
-            warehouse_kind="duckdb",
-        )
-        set_settings(self.settings)
-        secrets.configure(self.settings.fernet_keys)
-        self.batch_size, self.poll = batch_size, poll
-        self.client = TestClient(create_app(self.settings))
-        self.client.__enter__()
         self.tag = uuid.uuid4().hex[:8]
-        r = self.client.post(
-            "/api/v1/auth/signup",
-            json={"email": f"bench-{self.tag}@example.com", "password": "bench-password"},
-        )
-        self._ok(r, 201)
-        self.h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        super().__init__(data_dir, f"bench-{self.tag}@example.com")
+        self.batch_size, self.poll = batch_size, poll
         self.orgs = 0
-
-    def close(self) -> None:
-        from tenantry.core.config import set_settings
-
-        self.client.__exit__(None, None, None)
-        set_settings(None)
-
-    @staticmethod
-    def _ok(r, status: int) -> None:
-        if r.status_code != status:
-            sys.exit(f"{r.request.method} {r.request.url.path} → {r.status_code}: {r.text}")
 
     def prepare(self, sqlite_path: Path) -> tuple[str, str, Path]:
         """A new organization holding a copy of the source file: (slug, pipeline id, warehouse)."""
