@@ -17,7 +17,12 @@ from tenantry.core import migrate, secrets
 from tenantry.core.config import Settings, get_settings
 from tenantry.core.db import Database, SessionCloseMiddleware
 from tenantry.core.errors import TenantryError, Unavailable
-from tenantry.core.http import RequestContextMiddleware, error_response, install_api_error_handlers
+from tenantry.core.http import (
+    PrefixCORS,
+    RequestContextMiddleware,
+    error_response,
+    install_api_error_handlers,
+)
 from tenantry.core.logging import configure_logging
 from tenantry.core.ratelimit import make_counter
 from tenantry.core.security import AccessTokenVerifier, Keys
@@ -27,6 +32,8 @@ from tenantry.orchestration import views as run_views
 from tenantry.pipelines import pages as pipeline_pages
 from tenantry.pipelines import views as pipeline_views
 from tenantry.runkinds import register_all
+from tenantry.semantic import cube_api
+from tenantry.semantic import views as semantic_views
 from tenantry.tenancy import admin_pages, auth_views, org_pages, pages, views
 from tenantry.tenancy.authcache import AuthCache, RedisInvalidation
 from tenantry.tenancy.deps import public
@@ -68,6 +75,9 @@ async def start_runtime(app: FastAPI, settings: Settings) -> None:
 
         app.state.scheduler = Scheduler(db, settings)
         await app.state.scheduler.start()
+    from tenantry.semantic.runtime import SemanticRuntime
+
+    app.state.semantic = SemanticRuntime(settings)
 
 
 def _executor(db: Database, settings: Settings) -> executors.Executor:
@@ -85,6 +95,8 @@ async def stop_runtime(app: FastAPI) -> None:
     if app.state.invalidation is not None:
         await app.state.invalidation.stop()
     await app.state.counter.close()
+    if getattr(app.state, "semantic", None) is not None:
+        await app.state.semantic.aclose()
     await app.state.db.dispose()
 
 
@@ -110,6 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(SessionCloseMiddleware)
+    origins = [o.strip() for o in settings.semantic_cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(PrefixCORS, prefix="/cubejs-api/", origins=origins)
     app.add_middleware(RequestContextMiddleware)
     install_api_error_handlers(app, page_handler=pages.page_error)
 
@@ -131,7 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return error_response(
                 Unavailable(f"Migrations pending ({current} → {head}); run `tenantry db upgrade`.")
             )
-        return JSONResponse({"status": "ready", "database": "ok", "revision": current})
+        # "health" is what Cube's readiness probe answers; its clients and charts read it.
+        body = {"status": "ready", "database": "ok", "revision": current, "health": "HEALTH"}
+        return JSONResponse(body)
 
     @app.get("/docs", include_in_schema=False)
     async def api_docs(_=public()):
@@ -146,6 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedule_views.router)
     app.include_router(transform_views.router)
     app.include_router(dag_views.router)
+    app.include_router(semantic_views.router)
+    app.include_router(cube_api.router)
+    app.include_router(cube_api.health)
     render.mount_static(app)
     app.include_router(pages.router)
     app.include_router(org_pages.router)

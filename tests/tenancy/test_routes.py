@@ -52,6 +52,10 @@ def test_org_routes_require_an_org_permission(settings):
 
 def test_every_state_changing_page_form_checks_csrf(settings):
     for route in app_routes():
+        # The Cube API changes nothing, and with a session cookie it needs the X-Tenantry-Org
+        # header, which a cross-site form cannot send.
+        if route.path.startswith("/cubejs-api/"):
+            continue
         if not route.path.startswith("/api/") and "POST" in route.methods:
             assert _uses_verified_form(route.dependant), (
                 f"POST {route.path} takes no CSRF-checked form"
@@ -72,9 +76,10 @@ ID_PARAMS = {
     "schedule_id",
     "transform_id",
     "edge_id",
+    "signing_key_id",
 }
 # Path parameters that name no object of an organization (a loaded table, per organization).
-NAME_PARAMS = {"dataset": "raw", "table": "orders"}
+NAME_PARAMS = {"dataset": "raw", "table": "orders", "number": "1", "path": "a_only.yml"}
 
 
 def _objects_in_a(client, world) -> dict[str, str]:
@@ -137,7 +142,11 @@ def _objects_in_a(client, world) -> dict[str, str]:
         },
         headers=owner.h,
     ).json()
+    signing_key = client.post(
+        f"/api/v1/orgs/{world.a}/semantic/keys", json={"label": "A app"}, headers=owner.h
+    ).json()
     return {
+        "signing_key_id": signing_key["id"],
         "transform_id": transform["id"],
         "edge_id": edge["id"],
         "pipeline_id": pipeline["id"],

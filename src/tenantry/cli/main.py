@@ -9,6 +9,8 @@ import typer
 from tenantry.cli.common import fail, open_db, run, settings
 from tenantry.cli.connections import app as connections_app
 from tenantry.cli.dag import app as dag_app
+from tenantry.cli.models import app as models_app
+from tenantry.cli.models import query_command
 from tenantry.cli.pipelines import app as pipelines_app
 from tenantry.cli.runs import app as runs_app
 from tenantry.cli.schedules import app as schedules_app
@@ -29,6 +31,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(transforms_app, name="transforms")
 app.add_typer(dag_app, name="dag")
+app.add_typer(models_app, name="models")
+app.command("query")(query_command)
 
 
 def _check_ready() -> None:

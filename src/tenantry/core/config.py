@@ -147,6 +147,49 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a dbt run waits for another dbt command of its organization.",
     )
+    semantic_templates_dir: Path | None = Field(
+        default=None,
+        description="A folder of semantic model templates (one sub-folder each) added to the "
+        "built-in ones.",
+    )
+    semantic_sql_dialect: str | None = Field(
+        default=None,
+        description="sqlglot dialect for semantic queries; unset: the warehouse's own.",
+    )
+    semantic_cache_max_mb: float = Field(
+        default=256, gt=0, description="Memory the in-process semantic result cache may use."
+    )
+    semantic_cache_ttl_seconds: float = Field(
+        default=86400, gt=0, description="Longest a cached semantic result is kept."
+    )
+    semantic_model_cache_size: int = Field(
+        default=2000, ge=1, description="Compiled organization models kept in memory (LRU)."
+    )
+    semantic_continue_wait_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="A semantic query still running after this long answers `Continue wait` "
+        "(the client asks again and gets the same execution).",
+    )
+    semantic_query_timeout_seconds: float = Field(
+        default=120, gt=0, description="A semantic query is stopped after this long."
+    )
+    semantic_cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call /cubejs-api from a browser "
+        "(`*` for any).",
+    )
+    semantic_token_max_ttl_seconds: int = Field(
+        default=86400, ge=60, description="Longest lifetime of a minted embed token."
+    )
+    preagg_refresh_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="How often the background refresh looks for pre-aggregations to build.",
+    )
+    preagg_refresh_concurrency: int = Field(
+        default=2, ge=1, le=32, description="Pre-aggregation builds running at once per server."
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     log_format: str = Field(default="text", description="`text` or `json`.")
     allow_signup: bool = Field(default=True, description="Allow anyone to create an account.")

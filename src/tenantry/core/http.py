@@ -103,6 +103,7 @@ async def _internal_error(send, rid: str, is_api: bool) -> None:
                 "title": "Internal error",
                 "status": 500,
                 "detail": detail,
+                "error": detail,  # what Cube's clients read
             }
         ).encode()
         ctype = b"application/problem+json"
@@ -172,6 +173,17 @@ def validation_problem(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+CUBE_PREFIX = "/cubejs-api/"
+
+
+def cube_error(exc: TenantryError) -> JSONResponse:
+    """Cube's error shape, ``{"error": "..."}``: 400 for what the caller got wrong, 403 auth."""
+    status = 400 if exc.status in (404, 409, 422) else exc.status
+    if status == 401:
+        status = 403
+    return JSONResponse({"error": exc.detail}, status_code=status)
+
+
 def install_api_error_handlers(app: FastAPI, page_handler=None) -> None:
     """Map the taxonomy to responses in exactly one place. ``page_handler`` renders HTML errors."""
 
@@ -182,12 +194,18 @@ def install_api_error_handlers(app: FastAPI, page_handler=None) -> None:
 
     @app.exception_handler(TenantryError)
     async def _tenantry(request: Request, exc: TenantryError):
+        if request.url.path.startswith(CUBE_PREFIX):
+            return cube_error(exc)
         if wants_html(request):
             return await page_handler(request, exc)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
+        if request.url.path.startswith(CUBE_PREFIX):
+            first = exc.errors()[0] if exc.errors() else {}
+            where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+            return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid')}"}, 400)
         return validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -199,3 +217,25 @@ def install_api_error_handlers(app: FastAPI, page_handler=None) -> None:
         if wants_html(request):
             return await page_handler(request, err)
         return error_response(err)
+
+
+class PrefixCORS:
+    """CORS for one path prefix only (the Cube API), so the rest of the app stays same-origin."""
+
+    def __init__(self, app, *, prefix: str, origins: list[str]):
+        from starlette.middleware.cors import CORSMiddleware
+
+        self.app, self.prefix = app, prefix
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-request-id", "x-tenantry-org"],
+            allow_credentials=False,  # tokens travel in headers, never cookies, cross-origin
+            max_age=600,
+        )
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            return await self.cors(scope, receive, send)
+        return await self.app(scope, receive, send)

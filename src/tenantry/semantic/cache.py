@@ -207,7 +207,11 @@ class Inflight:
             return None
 
     def _finished(self, key: str, task: asyncio.Future) -> None:
-        if task.cancelled() or task.exception() is not None:  # also marks the error as retrieved
+        if task.cancelled():
+            self._forget(key, task)
+        elif (exc := task.exception()) is not None:  # retrieved: no "never retrieved" noise
+            # Forgotten so a retry re-executes; logged because a background run has no waiter.
+            log.warning("semantic execution failed: %s", type(exc).__name__)
             self._forget(key, task)
         else:
             task.get_loop().call_later(self.grace, self._forget, key, task)
@@ -257,9 +261,7 @@ async def load(
         raise ValueError(f"unknown cache mode {mode!r}; allowed: {', '.join(MODES)}")
     entry = None if mode == "no-cache" else await _read(cache, key)
     if entry is not None and entry.refresh_value == refresh_value:
-        return LoadOutcome(
-            entry.value, from_cache=True, stale=False, last_refresh_time=entry.created_at
-        )
+        return _outcome(entry, from_cache=True)
     stale = None if mode == "must-revalidate" else entry
 
     async def execute() -> CacheEntry:
@@ -273,19 +275,17 @@ async def load(
     run_key = f"{key}\x00{refresh_value}"
     if stale is not None and mode == "stale-while-revalidate":
         inflight.start(run_key, execute)
-        return _stale(stale)
+        return _outcome(stale, from_cache=True, stale=True)
     fresh = await inflight.run(run_key, execute, continue_wait)
-    if fresh is not None:
-        return LoadOutcome(
-            fresh.value, from_cache=False, stale=False, last_refresh_time=fresh.created_at
-        )
-    if stale is not None:
-        return _stale(stale)
-    return LoadOutcome(None, from_cache=False, stale=False, last_refresh_time=None)
+    if fresh is None and stale is not None:
+        return _outcome(stale, from_cache=True, stale=True)
+    return _outcome(fresh, from_cache=False)  # None: Continue wait
 
 
-def _stale(entry: CacheEntry) -> LoadOutcome:
-    return LoadOutcome(entry.value, from_cache=True, stale=True, last_refresh_time=entry.created_at)
+def _outcome(entry: CacheEntry | None, *, from_cache: bool, stale: bool = False) -> LoadOutcome:
+    if entry is None:
+        return LoadOutcome(None, from_cache=False, stale=False, last_refresh_time=None)
+    return LoadOutcome(entry.value, from_cache, stale, last_refresh_time=entry.created_at)
 
 
 def every_value(seconds: float, now: float | None = None) -> str:

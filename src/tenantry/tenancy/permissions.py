@@ -14,6 +14,8 @@
 | org:update         |        |        |   ✓   |   ✓   | admin         |
 | org:delete         |        |        |       |   ✓   | (never)       |
 | org:transfer       |        |        |       |   ✓   | (never)       |
+| semantic:query     |   ✓    |   ✓    |   ✓   |   ✓   | read, semantic|
+| semantic:tokens    |        |        |   ✓   |   ✓   | admin, semantic|
 
 Later capabilities add permissions (and scopes) by extending ``ROLE_PERMISSIONS`` and
 ``SCOPE_PERMISSIONS`` here, so the matrix stays in one place. The README carries this table.
@@ -41,11 +43,18 @@ class Permission(StrEnum):
     API_KEYS_MANAGE = "api_keys:manage"
     SECRETS_MANAGE = "secrets:manage"
     AUDIT_READ = "audit:read"
+    SEMANTIC_QUERY = "semantic:query"  # the Cube-compatible API
+    SEMANTIC_TOKENS = "semantic:tokens"  # mint embed tokens, manage signing keys
 
 
 ROLE_RANK = {"viewer": 0, "editor": 1, "admin": 2, "owner": 3}
 
-_VIEWER = {Permission.ORG_READ, Permission.DATA_READ, Permission.MEMBERS_READ}
+_VIEWER = {
+    Permission.ORG_READ,
+    Permission.DATA_READ,
+    Permission.MEMBERS_READ,
+    Permission.SEMANTIC_QUERY,
+}
 _EDITOR = _VIEWER | {Permission.DATA_WRITE, Permission.DATA_RUN}
 _ADMIN = _EDITOR | {
     Permission.MEMBERS_MANAGE,
@@ -53,6 +62,7 @@ _ADMIN = _EDITOR | {
     Permission.SECRETS_MANAGE,
     Permission.AUDIT_READ,
     Permission.ORG_UPDATE,
+    Permission.SEMANTIC_TOKENS,
 }
 _OWNER = _ADMIN | {Permission.ORG_DELETE, Permission.ORG_TRANSFER}
 
@@ -63,16 +73,26 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "owner": frozenset(_OWNER),
 }
 
-SCOPES = ("read", "write", "run", "admin")
+SCOPES = ("read", "write", "run", "admin", "semantic")
 SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "read": frozenset(_VIEWER),
     "write": frozenset({Permission.DATA_WRITE}),
     "run": frozenset({Permission.DATA_RUN}),
     "admin": frozenset(_ADMIN - _EDITOR),
+    # An app's backend: query the semantic layer and mint embed tokens for its own users.
+    "semantic": frozenset(
+        {Permission.ORG_READ, Permission.SEMANTIC_QUERY, Permission.SEMANTIC_TOKENS}
+    ),
 }
 
 # Roles a key holder may not exceed: scopes map to the role that holds the same permissions.
-SCOPE_MIN_ROLE = {"read": "viewer", "write": "editor", "run": "editor", "admin": "admin"}
+SCOPE_MIN_ROLE = {
+    "read": "viewer",
+    "write": "editor",
+    "run": "editor",
+    "admin": "admin",
+    "semantic": "admin",
+}
 
 
 def role_allows(role: str, permission: Permission) -> bool:

@@ -227,12 +227,58 @@ def _build_view(out: parse.Collector, model: DataModel, view: View, entries: lis
             view.members[name] = ViewMember(name, kind, cube.name, source, path)
 
 
+SECTIONS = ("joins", "dimensions", "measures", "segments", "pre_aggregations")
+
+
+def _extend(out: parse.Collector, node: Node, base: Node) -> Node:
+    """Cube's ``extends``: the base cube's properties and members, the extending cube's own
+    properties and same-named members winning."""
+    merged = Node({k: v for k, v in base.items() if k not in ("name", "public", "extends")})
+    merged.line, merged.lines = node.line, {**base.lines, **node.lines}
+    for key, value in node.items():
+        if key in SECTIONS and isinstance(value, list) and isinstance(base.get(key), list):
+            own = {item.get("name") for item in value if isinstance(item, Node)}
+            inherited = [i for i in base[key] if not (isinstance(i, Node) and i.get("name") in own)]
+            merged[key] = inherited + value
+        elif key != "extends":
+            merged[key] = value
+    if "sql" in node and "sql_table" in merged and "sql_table" not in node:
+        del merged["sql_table"]
+    if "sql_table" in node and "sql" in merged and "sql" not in node:
+        del merged["sql"]
+    return merged
+
+
+def _resolve_extends(found: dict[str, tuple[parse.Collector, Node]]) -> None:
+    done: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        out, node = found[name]
+        base_name = node.get("extends")
+        if name in done or not base_name:
+            done.add(name)
+            return
+        if base_name not in found:
+            out.add(f"extends an unknown cube '{base_name}'", node=node, key="extends", cube=name)
+        elif base_name in trail:
+            out.add(
+                f"extends itself through {' → '.join((*trail, base_name))}", node=node, cube=name
+            )
+        else:
+            visit(base_name, (*trail, base_name))
+            found[name] = (out, _extend(out, node, found[base_name][1]))
+        done.add(name)
+
+    for name in list(found):
+        visit(name, (name,))
+
+
 def build_model(files: dict[str, str]) -> DataModel:
     """Validate and build a data model from ``{file name: YAML text}``. Raises ``ModelInvalid``."""
     model = DataModel()
-    problems: list[ModelError] = []
     owners: dict[str, str] = {}
-    pending_views: list[tuple[parse.Collector, View, list[Node]]] = []
+    cube_nodes: dict[str, tuple[parse.Collector, Node]] = {}
+    view_nodes: list[tuple[parse.Collector, Node]] = []
     collectors: dict[str, parse.Collector] = {}
     for file, text in sorted(files.items()):
         out = collectors[file] = parse.Collector(file)
@@ -254,19 +300,21 @@ def build_model(files: dict[str, str]) -> DataModel:
                     continue
                 owners[name] = file
                 if key == "cubes":
-                    built = parse.cube(out, node)
-                    if built is not None:
-                        model.cubes[name] = built
+                    cube_nodes[name] = (out, node)
                 else:
-                    view, entries = parse.view_stub(out, node)
-                    pending_views.append((out, view, entries))
+                    view_nodes.append((out, node))
+    _resolve_extends(cube_nodes)
+    for name, (out, node) in cube_nodes.items():
+        built = parse.cube(out, node)
+        if built is not None:
+            model.cubes[name] = built
     for cube in model.cubes.values():
         _check_cube(collectors[cube.file], model, cube)
-    for out, view, entries in pending_views:
+    for out, node in view_nodes:
+        view, entries = parse.view_stub(out, node)
         _build_view(out, model, view, entries)
         model.views[view.name] = view
-    for out in collectors.values():
-        problems += out.problems
+    problems: list[ModelError] = [p for out in collectors.values() for p in out.problems]
     if problems:
         raise ModelInvalid(problems)
     return model
