@@ -1,6 +1,6 @@
 """Model templates the operator provides: folders of YAML an organization can enable and extend.
 
-Built-in ones ship in ``semantic/templates/``; an operator adds or overrides them with folders in
+Built-in ones ship in ``semantic/model_templates/``; an operator adds or overrides them with folders in
 ``TENANTRY_SEMANTIC_TEMPLATES_DIR``. Each folder holds ``template.yml`` (title, description) and
 model files. Enabled templates are part of a model version, under ``templates/<name>/<file>``.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-BUILTIN = Path(__file__).parent / "templates"
+BUILTIN = Path(__file__).parent / "model_templates"
 PREFIX = "templates/"
 
 
