@@ -75,9 +75,14 @@ async def start_runtime(app: FastAPI, settings: Settings) -> None:
 
         app.state.scheduler = Scheduler(db, settings)
         await app.state.scheduler.start()
+    from tenantry.semantic.preaggs.refresh import Refresher
     from tenantry.semantic.runtime import SemanticRuntime
 
     app.state.semantic = SemanticRuntime(settings)
+    app.state.preagg_refresher = None
+    if settings.scheduler_enabled:  # background work runs where schedules run
+        app.state.preagg_refresher = Refresher(db, settings)
+        await app.state.preagg_refresher.start()
 
 
 def _executor(db: Database, settings: Settings) -> executors.Executor:
@@ -87,6 +92,8 @@ def _executor(db: Database, settings: Settings) -> executors.Executor:
 
 
 async def stop_runtime(app: FastAPI) -> None:
+    if getattr(app.state, "preagg_refresher", None) is not None:
+        await app.state.preagg_refresher.stop()
     if getattr(app.state, "scheduler", None) is not None:
         await app.state.scheduler.stop()
     await app.state.executor.stop()

@@ -63,6 +63,9 @@ async def setup_demo(s: Settings) -> list[tuple[str, str, str]]:
         from tenantry.cli.demo_models import setup_models
 
         await setup_models(db, s)
+        from tenantry.cli.demo_semantic import setup_semantic
+
+        await setup_semantic(db, s)
     finally:
         await db.dispose()
     return [

@@ -12,6 +12,7 @@ from tenantry.cli.dag import app as dag_app
 from tenantry.cli.models import app as models_app
 from tenantry.cli.models import query_command
 from tenantry.cli.pipelines import app as pipelines_app
+from tenantry.cli.preaggs import app as preaggs_app
 from tenantry.cli.runs import app as runs_app
 from tenantry.cli.schedules import app as schedules_app
 from tenantry.cli.transforms import app as transforms_app
@@ -32,6 +33,7 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(transforms_app, name="transforms")
 app.add_typer(dag_app, name="dag")
 app.add_typer(models_app, name="models")
+app.add_typer(preaggs_app, name="preaggs")
 app.command("query")(query_command)
 
 

@@ -153,6 +153,14 @@ async def after_finish(db: Database, settings: Settings, run_id: str) -> None:
     from tenantry.orchestration import dag_runs
 
     try:
+        async with db.session() as session:
+            kind = await session.scalar(sa.select(Run.kind).where(Run.id == run_id))
+        hook = registry.finished_hook(kind) if kind else None
+        if hook is not None:
+            await hook(db, settings, run_id)
+    except Exception:
+        log.exception("run %s finished, but recording its outcome failed", run_id)
+    try:
         await dag_runs.on_finished(db, settings, run_id)
     except Exception:
         log.exception("run %s finished, but its downstream could not be started", run_id)

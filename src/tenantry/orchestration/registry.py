@@ -92,3 +92,16 @@ async def nodes(session: AsyncSession, settings: Settings, org_id: str) -> list[
     for list_nodes in _NODES.values():
         out += await list_nodes(session, settings, org_id)
     return out
+
+
+Finished = Callable[..., Awaitable[None]]  # (db, settings, run_id)
+_FINISHED: dict[str, Finished] = {}
+
+
+def register_finished(kind: str, hook: Finished) -> None:
+    """Called after a run of ``kind`` ends (any status): e.g. to record what it built."""
+    _FINISHED[kind] = hook
+
+
+def finished_hook(kind: str) -> Finished | None:
+    return _FINISHED.get(kind)

@@ -1,8 +1,9 @@
 """Model templates the operator provides: folders of YAML an organization can enable and extend.
 
-Built-in ones ship in ``semantic/model_templates/``; an operator adds or overrides them with folders in
-``TENANTRY_SEMANTIC_TEMPLATES_DIR``. Each folder holds ``template.yml`` (title, description) and
-model files. Enabled templates are part of a model version, under ``templates/<name>/<file>``.
+Built-in ones ship in ``semantic/model_templates/``; an operator adds or overrides them with
+folders in ``TENANTRY_SEMANTIC_TEMPLATES_DIR``. Each folder holds ``template.yml`` (title,
+description) and model files. Enabled templates are part of a model version, under
+``templates/<name>/<file>``.
 """
 
 from __future__ import annotations

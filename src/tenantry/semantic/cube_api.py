@@ -58,7 +58,7 @@ async def _compiled(request: Request, tenant: engine.Tenant, session, query: Any
     query_type, queries = compiler.expand_query(query)
     org = request.state.semantic_org
     target = await engine.target_for(rt, session, org)
-    rollups = await engine.rollups_for(rt, session, org.id) if model.has_pre_aggregations else {}
+    rollups = await engine.rollups_for(rt, session, org, model)
     compiled = [engine.compile_one(model, q, tenant, target, rollups) for q in queries]
     return query_type, compiled
 

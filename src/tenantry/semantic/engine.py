@@ -51,9 +51,13 @@ async def model_for(rt: SemanticRuntime, session: AsyncSession, org_id: str) -> 
     version = await service.get_version(session, org_id=org_id, number=number)
     files, templates = dict(version.files), list(version.templates)
     extra = rt.settings.semantic_templates_dir
-    return await rt.models.get(
-        (org_id, number), lambda: service.compile_files(files, templates, extra)
-    )
+
+    def build() -> DataModel:
+        model = service.compile_files(files, templates, extra)
+        model.version = number
+        return model
+
+    return await rt.models.get((org_id, number), build)
 
 
 async def target_for(rt: SemanticRuntime, session: AsyncSession, org) -> Target:
@@ -81,13 +85,25 @@ async def run_sql(rt: SemanticRuntime, target: Target, sql: str, limit: int):
     return await target.store.query(sql, limit=limit, timeout=timeout)
 
 
-async def rollups_for(rt: SemanticRuntime, session: AsyncSession, org_id: str) -> dict[str, str]:
-    found = rt.rollups.get(org_id)
+async def rollups_for(rt: SemanticRuntime, session: AsyncSession, org, model) -> dict[str, str]:
+    """The organization's built pre-aggregations for its current model: path → table."""
+    if not model.has_pre_aggregations:
+        return {}
+    found = rt.rollups.get(org.id)
     if found is None:
         from tenantry.semantic import preaggs
+        from tenantry.semantic.preaggs.plan import definitions
 
-        found = await preaggs.available_tables(session, org_id)
-        rt.rollups.put(org_id, found)
+        target = await target_for(rt, session, org)
+        key = (org.id, model.version, target.dialect)
+        expected = rt.definitions.get(key)
+        if expected is None:
+            defs = definitions(model, dialect=target.dialect, schemas=target.schemas)
+            expected = {d.path: (d.signature, d.table) for d in defs}
+            rt.definitions.put(key, expected)
+        schema = (target.schemas or {}).get("marts", "marts")
+        found = await preaggs.ready_tables(session, org.id, expected, schema)
+        rt.rollups.put(org.id, found)
     return found
 
 
@@ -152,7 +168,7 @@ async def execute(
     model = await model_for(rt, session, tenant.org_id)
     query_type, queries = compiler.expand_query(query)
     target = await target_for(rt, session, org)
-    rollups = await rollups_for(rt, session, tenant.org_id) if model.has_pre_aggregations else {}
+    rollups = await rollups_for(rt, session, org, model)
     compiled = [compile_one(model, q, tenant, target, rollups) for q in queries]
     outcomes = await asyncio.gather(*(_load_one(rt, target, c, mode) for c in compiled))
     if any(o.value is None for o in outcomes):

@@ -242,3 +242,43 @@ async def revoke_key(
     """Revoke a key: tokens signed with it stop working (within the auth cache time)."""
     key = await tokens.revoke_key(session, ctx=ctx, key_id=signing_key_id)
     runtime_of(request.app).keys.drop(tokens.KID_PREFIX + key.id)
+
+
+@router.get("/pre-aggregations")
+async def list_pre_aggregations(
+    ctx: OrgContext = requires(P.DATA_READ),
+    settings=Depends(settings_of),
+    session=Depends(db_session),
+):
+    """Every pre-aggregation of the current model: its table, partitions and whether it
+    serves queries yet."""
+    from tenantry.semantic.preaggs import status
+
+    return await status.describe(session, settings, ctx.org.id)
+
+
+class BuildIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pre_aggregations: list[str] | None = Field(
+        default=None, description="cube.name paths; omitted: all"
+    )
+    full: bool = Field(default=False, description="Rebuild every partition, not only due ones")
+
+
+@router.post("/pre-aggregations/build", status_code=202)
+async def build_pre_aggregations(
+    body: BuildIn,
+    ctx: OrgContext = requires(P.DATA_RUN),
+    session=Depends(db_session),
+):
+    """Start a build run now (one per organization at a time: 409 while one is active)."""
+    from tenantry.core.errors import Conflict
+    from tenantry.orchestration import service as runs
+    from tenantry.semantic.preaggs.refresh import start_build
+
+    details = {"pre_aggregations": body.pre_aggregations, "full": body.full}
+    run = await start_build(session, ctx.org.id, trigger="api", details=details)
+    if run is None:
+        raise Conflict("A pre-aggregation build of this organization is already queued or running.")
+    return runs.view(run)

@@ -162,7 +162,8 @@ async def loaded_tables(session: AsyncSession, settings: Settings, org) -> list[
     dataset_of = {physical: key for key, physical in datasets.items()}
     out = []
     for table in await _tables(store):
-        if table["schema"] in dataset_of:
+        # Pre-aggregation tables (tny_pa_…) are the semantic layer's, not loaded data.
+        if table["schema"] in dataset_of and not table["name"].startswith("tny_pa_"):
             out.append(table | {"dataset": dataset_of[table["schema"]]})
     return out
 

@@ -8,13 +8,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.semantic.models import PreAggPartition
 
 
-async def available_tables(session: AsyncSession, org_id: str) -> dict[str, str]:
-    """Built pre-aggregations of one organization: path → the table that serves it."""
+async def ready_tables(
+    session: AsyncSession, org_id: str, expected: dict[str, tuple[str, str]], schema: str
+) -> dict[str, str]:
+    """Of ``expected`` ({path: (signature, table)}), the pre-aggregations completely built
+    under that definition: path → schema-qualified table. Partial ones serve nothing."""
+    if not expected:
+        return {}
     rows = await session.execute(
-        sa.select(PreAggPartition.pre_aggregation, PreAggPartition.table_name).where(
+        sa.select(PreAggPartition.pre_aggregation, PreAggPartition.signature).where(
             PreAggPartition.org_id == org_id,
-            PreAggPartition.partition == "all",
+            PreAggPartition.partition.in_(("all", "*")),
             PreAggPartition.built_at.is_not(None),
         )
     )
-    return {path: table for path, table in rows}
+    ready = {(path, sig) for path, sig in rows}
+    return {
+        path: f"{schema}.{table}" for path, (sig, table) in expected.items() if (path, sig) in ready
+    }

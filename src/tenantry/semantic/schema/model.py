@@ -203,6 +203,7 @@ class View:
 class DataModel:
     cubes: dict[str, Cube] = field(default_factory=dict)
     views: dict[str, View] = field(default_factory=dict)
+    version: int = 0  # the organization's model version it was built from (0: unsaved)
 
     def cube(self, name: str) -> Cube | None:
         return self.cubes.get(name)
