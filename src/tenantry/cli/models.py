@@ -198,7 +198,7 @@ def query_command(
                 return
             while True:  # "Continue wait": ask again, the same execution answers
                 query_type, results = await engine.execute(
-                    rt, c.session, c.ctx.org, tenant, parsed, mode="no-cache"
+                    rt, c.session, c.ctx.org, tenant, parsed, mode="must-revalidate"
                 )
                 if results is not None:
                     break

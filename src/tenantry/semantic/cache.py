@@ -187,9 +187,17 @@ class Inflight:
     def __init__(self, grace: float = 60.0):
         self.grace = grace
         self._tasks: dict[str, asyncio.Future] = {}
+        self._done_at: dict[str, float] = {}
 
-    def start(self, key: str, factory: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
+    def start(
+        self, key: str, factory: Callable[[], Awaitable[T]], max_age: float | None = None
+    ) -> asyncio.Future[T]:
+        """Join the execution under ``key`` (or start one). A finished one older than
+        ``max_age`` seconds is not joined: the caller wants a newer answer."""
         task = self._tasks.get(key)
+        if task is not None and task.done() and max_age is not None:
+            if time.monotonic() - self._done_at.get(key, 0.0) > max_age:
+                task = None
         # A task of another (closed) event loop could never be awaited here.
         if task is not None and task.get_loop() is asyncio.get_running_loop():
             return task
@@ -198,8 +206,14 @@ class Inflight:
         task.add_done_callback(lambda t: self._finished(key, t))
         return task
 
-    async def run(self, key: str, factory: Callable[[], Awaitable[T]], wait: float) -> T | None:
-        task = self.start(key, factory)
+    async def run(
+        self,
+        key: str,
+        factory: Callable[[], Awaitable[T]],
+        wait: float,
+        max_age: float | None = None,
+    ) -> T | None:
+        task = self.start(key, factory, max_age)
         try:
             # shield: giving up (or being cancelled) must not cancel the shared execution.
             return await asyncio.wait_for(asyncio.shield(task), wait)
@@ -214,11 +228,13 @@ class Inflight:
             log.warning("semantic execution failed: %s", type(exc).__name__)
             self._forget(key, task)
         else:
+            self._done_at[key] = time.monotonic()
             task.get_loop().call_later(self.grace, self._forget, key, task)
 
     def _forget(self, key: str, task: asyncio.Future) -> None:
         if self._tasks.get(key) is task:
             del self._tasks[key]
+            self._done_at.pop(key, None)
 
 
 @dataclass
@@ -276,7 +292,9 @@ async def load(
     if stale is not None and mode == "stale-while-revalidate":
         inflight.start(run_key, execute)
         return _outcome(stale, from_cache=True, stale=True)
-    fresh = await inflight.run(run_key, execute, continue_wait)
+    # no-cache: join a running execution (a "Continue wait" re-request), never a finished one.
+    max_age = 0.0 if mode == "no-cache" else None
+    fresh = await inflight.run(run_key, execute, continue_wait, max_age)
     if fresh is None and stale is not None:
         return _outcome(stale, from_cache=True, stale=True)
     return _outcome(fresh, from_cache=False)  # None: Continue wait
