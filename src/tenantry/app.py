@@ -33,6 +33,7 @@ from tenantry.pipelines import pages as pipeline_pages
 from tenantry.pipelines import views as pipeline_views
 from tenantry.runkinds import register_all
 from tenantry.semantic import cube_api
+from tenantry.semantic import pages as semantic_pages
 from tenantry.semantic import views as semantic_views
 from tenantry.tenancy import admin_pages, auth_views, org_pages, pages, views
 from tenantry.tenancy.authcache import AuthCache, RedisInvalidation
@@ -185,4 +186,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedule_pages.router)
     app.include_router(transform_pages.router)
     app.include_router(dag_pages.router)
+    app.include_router(semantic_pages.router)
     return app
