@@ -145,10 +145,15 @@ async def load_target(session: AsyncSession, settings: Settings, org) -> LoadTar
     )
 
 
+PLATFORM_TABLE_PREFIX = "tny_pa_"  # pre-aggregations: the semantic layer's, not the tenant's data
+
+
 async def _tables(store: Store) -> list[dict[str, Any]]:
     if isinstance(store, DuckDBWarehouse):
-        return await asyncio.to_thread(store.tables)
-    return await store.tables()
+        found = await asyncio.to_thread(store.tables)
+    else:
+        found = await store.tables()
+    return [t for t in found if not t["name"].startswith(PLATFORM_TABLE_PREFIX)]
 
 
 async def loaded_tables(session: AsyncSession, settings: Settings, org) -> list[dict[str, Any]]:
@@ -162,8 +167,7 @@ async def loaded_tables(session: AsyncSession, settings: Settings, org) -> list[
     dataset_of = {physical: key for key, physical in datasets.items()}
     out = []
     for table in await _tables(store):
-        # Pre-aggregation tables (tny_pa_…) are the semantic layer's, not loaded data.
-        if table["schema"] in dataset_of and not table["name"].startswith("tny_pa_"):
+        if table["schema"] in dataset_of:
             out.append(table | {"dataset": dataset_of[table["schema"]]})
     return out
 
