@@ -170,7 +170,7 @@ async def execute(
     target = await target_for(rt, session, org)
     rollups = await rollups_for(rt, session, org, model)
     compiled = [compile_one(model, q, tenant, target, rollups) for q in queries]
-    outcomes = await asyncio.gather(*(_load_one(rt, target, c, mode) for c in compiled))
+    outcomes = await asyncio.gather(*(_load_one(rt, target, c, mode, rollups) for c in compiled))
     if any(o.value is None for o in outcomes):
         return query_type, None
     out = []
@@ -182,7 +182,7 @@ async def execute(
     return query_type, out
 
 
-async def _load_one(rt: SemanticRuntime, target: Target, compiled, mode: str):
+async def _load_one(rt: SemanticRuntime, target: Target, compiled, mode: str, rollups=None):
     from tenantry.semantic import compiler
 
     limit = compiler.MAX_LIMIT
@@ -191,7 +191,7 @@ async def _load_one(rt: SemanticRuntime, target: Target, compiled, mode: str):
         began = time.perf_counter()
         found = await run_sql(rt, target, compiled.sql, limit)
         data = compiler.shape_rows(compiled, [c["name"] for c in found.columns], found.rows)
-        body = response_body(compiled, data, target)
+        body = response_body(compiled, data, target, rollups)
         if compiled.total_sql:
             total = await run_sql(rt, target, compiled.total_sql, 1)
             body["total"] = int(total.rows[0][0]) if total.rows else 0
@@ -217,8 +217,9 @@ async def _load_one(rt: SemanticRuntime, target: Target, compiled, mode: str):
         raise BadRequest(f"The warehouse refused the query: {str(exc).splitlines()[0]}") from None
 
 
-def response_body(compiled, data: list[dict], target: Target) -> dict[str, Any]:
+def response_body(compiled, data: list[dict], target: Target, rollups=None) -> dict[str, Any]:
     used = getattr(compiled, "used_pre_aggregation", None)
+    table = (rollups or {}).get(used, used)
     return {
         "query": compiled.normalized,
         "data": data,
@@ -227,6 +228,6 @@ def response_body(compiled, data: list[dict], target: Target) -> dict[str, Any]:
         "dbType": target.dialect,
         "extDbType": target.dialect,
         "external": False,
-        "usedPreAggregations": {used: {"targetTableName": used}} if used else {},
+        "usedPreAggregations": {used: {"targetTableName": table}} if used else {},
         "transformedQuery": None,
     }
