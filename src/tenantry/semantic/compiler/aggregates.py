@@ -10,6 +10,7 @@ from sqlglot import exp
 from tenantry.semantic.compiler.errors import QueryError
 from tenantry.semantic.compiler.exprs import Exprs, wrap
 from tenantry.semantic.schema.model import Cube, Dimension, Measure
+from tenantry.semantic.schema.refs import references
 
 LeafFn = Callable[[Measure], exp.Expression]
 # Measures a fan-out join would inflate (count_distinct is immune: duplicates count once).
@@ -34,14 +35,18 @@ class Measures:
         """The measures a number measure's SQL names (empty for every other measure)."""
         if measure.type != "number" or not measure.sql:
             return []
-        _, refs = self.exprs.parse(measure.sql, measure.path)
+        refs = references(measure.sql)
         cube = self._cube(measure)
         out = []
         for ref in refs:
             head, _, tail = ref.partition(".")
-            target, name = (cube, head) if not tail else (
-                cube if head == "CUBE" else self.model.cubes.get(head),
-                tail,
+            target, name = (
+                (cube, head)
+                if not tail
+                else (
+                    cube if head == "CUBE" else self.model.cubes.get(head),
+                    tail,
+                )
             )
             if target is not None and name in target.measures:
                 m = target.measures[name]

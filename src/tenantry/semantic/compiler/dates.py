@@ -109,8 +109,8 @@ def unit_range(start: dt.datetime, unit: str, count: int = 1) -> tuple[dt.dateti
 
 
 def parse_instant(text: str, tz: str, *, end: bool) -> dt.datetime:
-    """An absolute date or timestamp → naive datetime in ``tz``; a bare date (or a time without
-    fractions, as an end) stretches to the end of that day (second)."""
+    """An absolute date or timestamp → naive datetime in ``tz``; a bare date as an end means the
+    end of that day (a timestamp is taken as given, as Cube does)."""
     raw = text.strip()
     if _DATE.match(raw):
         day = dt.datetime.fromisoformat(raw)
@@ -118,8 +118,6 @@ def parse_instant(text: str, tz: str, *, end: bool) -> dt.datetime:
     value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "T", 1))
     if value.tzinfo is not None:
         value = value.astimezone(zone(tz)).replace(tzinfo=None)
-    if end and value.microsecond == 0 and "." not in raw:
-        value += dt.timedelta(seconds=1) - TICK
     return value
 
 

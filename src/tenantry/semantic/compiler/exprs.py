@@ -92,6 +92,9 @@ class Exprs:
             if not table and node.name.startswith(PLACEHOLDER):
                 ref = refs[int(node.name[len(PLACEHOLDER) :])]
                 return wrap(self._member_ref(cube, ref, where, member_fn))
+            if not table and node.find_ancestor(exp.Select) is None:
+                # A bare column is the cube's own (Cube prefixes it with the cube's alias too).
+                return exp.Column(this=node.this.copy(), table=ident(cube.name))
             return node
 
         return tree.transform(replace)
@@ -163,7 +166,8 @@ class Exprs:
             try:
                 table = exp.to_table(cube.sql_table, dialect=self.dialect)
             except (ParseError, ValueError):
-                raise QueryError(f"{cube.name}: sql_table '{cube.sql_table}' is not a table") from None
+                problem = f"{cube.name}: sql_table '{cube.sql_table}' is not a table"
+                raise QueryError(problem) from None
             return self._map_schemas(table)
         tree, refs = self.parse(cube.sql or "", f"cube {cube.name}", statement=True)
         if refs:
@@ -171,6 +175,10 @@ class Exprs:
         if not isinstance(tree, exp.Query):
             raise QueryError(f"cube {cube.name}: its sql must be a SELECT query")
         return exp.Subquery(this=self._map_schemas(tree))
+
+    def source_for(self, name: str) -> exp.Expression:
+        """The FROM item for the cube (or stand-in) ``name`` of a join tree, unaliased."""
+        return self.source(self.model.cubes[name])
 
     def _map_schemas(self, tree: exp.Expression) -> exp.Expression:
         if not self.schemas:

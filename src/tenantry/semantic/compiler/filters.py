@@ -10,6 +10,7 @@ from sqlglot import exp
 
 from tenantry.semantic.compiler import dates
 from tenantry.semantic.compiler.errors import QueryError
+from tenantry.semantic.compiler.exprs import wrap
 
 ESCAPE = "!"
 PATTERNS = {
@@ -41,9 +42,7 @@ def _or(parts: list[exp.Expression]) -> exp.Expression:
 
 
 def _escape_like(value: str) -> str:
-    return (
-        value.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
-    )
+    return value.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
 
 
 class Filters:
@@ -104,6 +103,7 @@ class Filters:
         where: str,
     ) -> exp.Expression:
         """``expr`` is the member's SQL (for time members: already in the query's zone)."""
+        expr = wrap(expr)
         if operator in DATE_OPERATORS:
             if kind != "time":
                 raise QueryError(

@@ -59,9 +59,7 @@ class JoinTree:
 
 
 def _neighbors(model: DataModel, cube: str, directed: bool) -> list[tuple[str, Join]]:
-    found = [
-        (j.target, j) for j in model.cubes[cube].joins.values() if j.target in model.cubes
-    ]
+    found = [(j.target, j) for j in model.cubes[cube].joins.values() if j.target in model.cubes]
     if not directed:
         for other in model.cubes.values():
             j = other.joins.get(cube)

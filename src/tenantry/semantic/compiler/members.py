@@ -40,9 +40,15 @@ def kind_of(cube: Cube, name: str) -> str | None:
 
 
 def resolve(
-    model: DataModel, name: str, *, where: str, kinds: tuple[str, ...] | None = None
+    model: DataModel,
+    name: str,
+    *,
+    where: str,
+    kinds: tuple[str, ...] | None = None,
+    public_only: bool = True,
 ) -> Ref:
-    """``name`` → ``Ref``; unknown, hidden or wrong-kind members raise ``QueryError``."""
+    """``name`` → ``Ref``; unknown, hidden or wrong-kind members raise ``QueryError``.
+    ``public_only=False`` (the model's own pre-aggregations) also reaches hidden members."""
     if not isinstance(name, str) or not MEMBER.match(name):
         raise QueryError(
             f"Unknown member: {name} — '{name}' is not a member name like 'cube.member'",
@@ -52,13 +58,13 @@ def resolve(
     view = model.views.get(head)
     if view is not None:
         vm = view.members.get(tail)
-        if vm is None or not view.public:
+        if vm is None or (public_only and not view.public):
             raise QueryError(
                 f"Unknown member: {name} — '{name}' is not a member of view '{head}'", field=where
             )
         cube = model.cubes[vm.cube]
         member = cube.member(vm.member)
-        if member is None or not member.public:
+        if member is None or (public_only and not member.public):
             raise QueryError(f"Unknown member: {name} — '{name}' is not public", field=where)
         ref = Ref(name, cube, member, vm.kind, view, list(vm.join_path))
     else:
@@ -74,7 +80,7 @@ def resolve(
                 f"Unknown member: {name} — '{name}' is not a member of cube '{head}'",
                 field=where,
             )
-        if not cube.public or not member.public:
+        if public_only and (not cube.public or not member.public):
             raise QueryError(
                 f"Unknown member: {name} — '{name}' is not public; query it through a view",
                 field=where,
@@ -82,9 +88,7 @@ def resolve(
         ref = Ref(name, cube, member, kind_of(cube, tail) or "dimension")
     if kinds and ref.kind not in kinds:
         wanted = " or ".join(KIND_WORDS[k] for k in kinds)
-        raise QueryError(
-            f"'{name}' is {KIND_WORDS[ref.kind]}; {where} needs {wanted}", field=where
-        )
+        raise QueryError(f"'{name}' is {KIND_WORDS[ref.kind]}; {where} needs {wanted}", field=where)
     return ref
 
 

@@ -239,7 +239,9 @@ def _order(raw: Any) -> list[tuple[str, str]] | None:
             else:
                 raise QueryError(f"order[{i}] must be [member, 'asc' | 'desc']", field="order")
     else:
-        raise QueryError("order must be an object {member: 'asc' | 'desc'} or a list", "order")
+        raise QueryError(
+            "order must be an object {member: 'asc' | 'desc'} or a list", field="order"
+        )
     out = []
     for member, direction in pairs:
         if not isinstance(member, str):
@@ -272,6 +274,25 @@ def parse_query(raw: Any) -> Query:
     if not isinstance(tds, list):
         raise QueryError("timeDimensions must be a list", field="timeDimensions")
     q.time_dimensions = [_time_dimension(t, f"timeDimensions[{i}]") for i, t in enumerate(tds)]
+    # 'cube.time.month' among dimensions is a time dimension with that granularity (as in Cube).
+    for i, name in enumerate(list(q.dimensions)):
+        match = MEMBER_WITH_GRANULARITY.match(name)
+        if match:
+            where = f"dimensions[{i}]"
+            if match.group(2) not in GRANULARITIES:
+                raise QueryError(
+                    f"{where}: '{match.group(2)}' is not a granularity "
+                    f"({', '.join(GRANULARITIES)})",
+                    field=where,
+                )
+            q.dimensions.remove(name)
+            q.time_dimensions.append(TimeDimensionQ(match.group(1), match.group(2), None, where))
+    if not (q.measures or q.dimensions or any(t.granularity for t in q.time_dimensions)):
+        raise QueryError(
+            "Query should contain either measures, dimensions or timeDimensions with "
+            "granularities in order to be valid",
+            field="query",
+        )
     filters = raw.get("filters") or []
     if not isinstance(filters, list):
         raise QueryError("filters must be a list", field="filters")
