@@ -19,6 +19,7 @@ SALES_MODEL = """cubes:
         sql: id
         type: number
         primary_key: true
+        public: true
       - name: store_id
         sql: store_id
         type: number

@@ -226,14 +226,14 @@ cubes:
     public: false
     measures: [{name: count, type: count}]
     dimensions:
-      - {name: id, sql: id, type: number, primary_key: true}
+      - {name: id, sql: id, type: number, primary_key: true, public: true}
   - name: half
     sql_table: shop.orders
     measures:
       - {name: count, type: count}
       - {name: secret, sql: amount, type: sum, public: false}
     dimensions:
-      - {name: id, sql: id, type: number, primary_key: true}
+      - {name: id, sql: id, type: number, primary_key: true, public: true}
 views:
   - name: private_view
     cubes: [{join_path: private_cube, includes: "*"}]

@@ -24,7 +24,7 @@ cubes:
     sql_table: shop.orders
     public: false
     dimensions:
-      - {name: id, sql: id, type: number, primary_key: true}
+      - {name: id, sql: id, type: number, primary_key: true, public: true}
     measures:
       - {name: count, type: count}
   - name: loops

@@ -69,6 +69,7 @@ async def setup_semantic(db, s) -> None:
         async with db.session() as session:
             org = await session.scalar(sa.select(Organization).where(Organization.slug == slug))
             ctx = OrgContext(org=OrgSnap.of(org), caller=Caller.system("demo"), role="owner")
+            org_id = ctx.org.id  # a snapshot: the save's rollback expires ORM rows
             version, created = await service.save(
                 session,
                 ctx=ctx,
@@ -79,7 +80,7 @@ async def setup_semantic(db, s) -> None:
             )
             verb = "saved" if created else "unchanged at"
             typer.echo(f"  {slug}: semantic model {verb} version {version.number}")
-            await _build_preaggs(db, s, session, org.id, slug)
+            await _build_preaggs(db, s, session, org_id, slug)
 
 
 async def _build_preaggs(db, s, session, org_id: str, slug: str) -> None:

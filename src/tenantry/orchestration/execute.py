@@ -143,23 +143,28 @@ async def execute_run(db: Database, settings: Settings, run_id: str) -> str | No
         if not isinstance(exc, Exception):
             raise
     finally:
+        await _record_outcome(db, settings, run, ctl)
         status = await _finish(db, run, ctl, writer, result, error)
     await after_finish(db, settings, run.id)
     return status
+
+
+async def _record_outcome(db: Database, settings: Settings, run: Run, ctl: RunControl) -> None:
+    """What the run's kind keeps of it (e.g. the partitions a build made), before the run shows
+    as finished — whoever sees it finished sees that too. Never fails the run itself."""
+    hook = registry.finished_hook(run.kind)
+    if hook is None:
+        return
+    try:
+        await hook(db, settings, run.org_id, dict(ctl.details))
+    except Exception:
+        log.exception("run %s: recording what it did failed", run.id)
 
 
 async def after_finish(db: Database, settings: Settings, run_id: str) -> None:
     """Advance the run's DAG run, or start what depends on it. Never fails the run itself."""
     from tenantry.orchestration import dag_runs
 
-    try:
-        async with db.session() as session:
-            kind = await session.scalar(sa.select(Run.kind).where(Run.id == run_id))
-        hook = registry.finished_hook(kind) if kind else None
-        if hook is not None:
-            await hook(db, settings, run_id)
-    except Exception:
-        log.exception("run %s finished, but recording its outcome failed", run_id)
     try:
         await dag_runs.on_finished(db, settings, run_id)
     except Exception:

@@ -94,12 +94,13 @@ async def nodes(session: AsyncSession, settings: Settings, org_id: str) -> list[
     return out
 
 
-Finished = Callable[..., Awaitable[None]]  # (db, settings, run_id)
+Finished = Callable[..., Awaitable[None]]  # (db, settings, org_id, details)
 _FINISHED: dict[str, Finished] = {}
 
 
 def register_finished(kind: str, hook: Finished) -> None:
-    """Called after a run of ``kind`` ends (any status): e.g. to record what it built."""
+    """Called when a run of ``kind`` ends (any status), before it shows as finished: e.g. to
+    record what it built from the details it recorded."""
     _FINISHED[kind] = hook
 
 

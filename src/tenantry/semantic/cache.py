@@ -195,9 +195,9 @@ class Inflight:
         """Join the execution under ``key`` (or start one). A finished one older than
         ``max_age`` seconds is not joined: the caller wants a newer answer."""
         task = self._tasks.get(key)
-        if task is not None and task.done() and max_age is not None:
-            if time.monotonic() - self._done_at.get(key, 0.0) > max_age:
-                task = None
+        too_old = max_age is not None and time.monotonic() - self._done_at.get(key, 0.0) > max_age
+        if task is not None and task.done() and too_old:
+            task = None
         # A task of another (closed) event loop could never be awaited here.
         if task is not None and task.get_loop() is asyncio.get_running_loop():
             return task

@@ -64,6 +64,7 @@ class DuckDBWarehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = duckdb.connect(str(self.path))
             try:
+                conn.execute("SET TimeZone = 'UTC'")
                 for schema in SCHEMAS:
                     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
                 yield conn
@@ -81,7 +82,15 @@ class DuckDBWarehouse:
 
         self.ensure()
         with warehouse_lock(self.lock_path, exclusive=False, timeout=self.lock_timeout):
-            conn = duckdb.connect(str(self.path), read_only=True, config=READ_CONFIG)
+            # Sessions run in UTC whatever the machine's zone (times compare and convert the
+            # same everywhere); the configuration is locked only after setting it.
+            unlocked = {k: v for k, v in READ_CONFIG.items() if k != "lock_configuration"}
+            conn = duckdb.connect(str(self.path), read_only=True, config=unlocked)
+            try:
+                conn.execute("SET TimeZone = 'UTC'")
+                conn.execute("SET lock_configuration = true")
+            except duckdb.InvalidInputException:
+                pass  # readers in this process share one instance, already set and locked
             try:
                 yield conn
             finally:

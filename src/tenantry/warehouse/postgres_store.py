@@ -129,6 +129,7 @@ class PostgresWarehouse:
             "statement_timeout": str(int(timeout * 1000)),
             "default_transaction_read_only": "on" if read_only else "off",
             "application_name": "tenantry",
+            "timezone": "UTC",  # times compare and convert the same whatever the server's zone
         }
         return await asyncpg.connect(**args, server_settings=settings, timeout=15)
 

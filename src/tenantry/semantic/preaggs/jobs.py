@@ -143,16 +143,11 @@ async def record_partitions(session: AsyncSession, org_id: str, parts: list[dict
     await session.commit()
 
 
-async def on_finished(db, settings: Settings, run_id: str) -> None:
-    from tenantry.orchestration.models import Run
-
-    async with db.session() as session:
-        run = await session.get(Run, run_id)
-        if run is None or run.kind != KIND:
-            return
-        parts = (run.details or {}).get("partitions") or []
-        if parts:
-            await record_partitions(session, run.org_id, parts)
+async def on_finished(db, settings: Settings, org_id: str, details: dict) -> None:
+    parts = details.get("partitions") or []
+    if parts:
+        async with db.session() as session:
+            await record_partitions(session, org_id, parts)
 
 
 async def as_target(session: AsyncSession, org_id: str, target_id: str):

@@ -109,10 +109,10 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _public(node: Node) -> bool:
+def _public(node: Node, default: bool = True) -> bool:
     if "public" in node:
         return bool(node["public"])
-    return bool(node.get("shown", True))
+    return bool(node.get("shown", default))
 
 
 def _mappings(out: Collector, node: Node, key: str, cube: str) -> list[Node]:
@@ -186,7 +186,8 @@ def dimension(out: Collector, cube: str, node: Node) -> Dimension | None:
         title=_text(node.get("title")),
         short_title=_text(node.get("short_title")),
         description=_text(node.get("description")),
-        public=_public(node),
+        # As in Cube: a primary key is hidden unless the model says `public: true`.
+        public=_public(node, default=not node.get("primary_key")),
         format=_text(node.get("format")),
         meta=node.get("meta"),
         line=node.line,
