@@ -172,7 +172,7 @@ def test_shape_rows_converts_aware_times_to_the_query_zone(model):
         (Decimal("3.1400"), "3.14"),
         (Decimal("1E-10"), "0.0000000001"),
         (12.0, "12"),
-        (0.1 + 0.2, "0.30000000000000004"),
+        (0.1 + 0.2, "0.3"),  # a double sum's binary noise is dropped
         ("42.10", "42.1"),
     ],
 )

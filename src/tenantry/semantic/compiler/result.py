@@ -120,7 +120,9 @@ def number_text(value: Any) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
-        value = Decimal(repr(value))
+        # 15 significant digits: what a double holds exactly; drops sums' binary noise
+        # (127187.50999999995 → 127187.51), as PostgreSQL's numeric would show it.
+        value = Decimal(format(value, ".15g"))
     elif not isinstance(value, Decimal):
         try:
             value = Decimal(str(value).strip())
