@@ -52,6 +52,27 @@ SALES_MODEL = """cubes:
           allow_all: true
 """
 OPEN_MODEL = SALES_MODEL[: SALES_MODEL.index("    access_policy:")]
+ORDERS = """cubes:
+  - name: orders
+    sql_table: marts.orders
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+      - name: status
+        sql: status
+        type: string
+    measures:
+      - name: count
+        type: count
+"""
+
+
+def put_model(client, who, org: str, files: dict[str, str], **extra):
+    return client.put(
+        f"/api/v1/orgs/{org}/semantic/model", json={"files": files, **extra}, headers=who.h
+    )
 
 
 def org_id(client, who, slug: str) -> str:

@@ -6,41 +6,20 @@ from __future__ import annotations
 import jwt
 
 from tests.helpers import api_key, join
-
-ORDERS = """cubes:
-  - name: orders
-    sql_table: marts.orders
-    dimensions:
-      - name: id
-        sql: id
-        type: number
-        primary_key: true
-      - name: status
-        sql: status
-        type: string
-    measures:
-      - name: count
-        type: count
-"""
-
-
-def _put(client, who, org, files, **extra):
-    return client.put(
-        f"/api/v1/orgs/{org}/semantic/model", json={"files": files, **extra}, headers=who.h
-    )
+from tests.semantic.helpers import ORDERS, put_model
 
 
 def test_saves_make_versions_and_a_noop_save_makes_none(client, world):
     owner = world.people["owner"]
-    r = _put(client, owner, world.a, {"orders.yml": ORDERS}, message="first")
+    r = put_model(client, owner, world.a, {"orders.yml": ORDERS}, message="first")
     assert r.status_code == 201 and r.json()["version"] == 1 and r.json()["created"]
-    again = _put(client, owner, world.a, {"orders.yml": ORDERS})
+    again = put_model(client, owner, world.a, {"orders.yml": ORDERS})
     assert again.status_code == 200 and again.json() == again.json() | {
         "version": 1,
         "created": False,
     }
     changed = ORDERS.replace("type: count", "type: count\n        title: Orders")
-    assert _put(client, owner, world.a, {"orders.yml": changed}).json()["version"] == 2
+    assert put_model(client, owner, world.a, {"orders.yml": changed}).json()["version"] == 2
     page = client.get(f"/api/v1/orgs/{world.a}/semantic/versions", headers=owner.h).json()
     assert [v["version"] for v in page["items"]] == [2, 1] and page["total"] == 2
     first = client.get(f"/api/v1/orgs/{world.a}/semantic/versions/1", headers=owner.h).json()
@@ -52,9 +31,9 @@ def test_saves_make_versions_and_a_noop_save_makes_none(client, world):
 
 def test_an_invalid_save_names_file_cube_member_line_and_changes_nothing(client, world):
     owner = world.people["owner"]
-    _put(client, owner, world.a, {"orders.yml": ORDERS})
+    put_model(client, owner, world.a, {"orders.yml": ORDERS})
     bad = ORDERS.replace("type: string", "type: text")
-    r = _put(client, owner, world.a, {"orders.yml": bad, "more.yml": "cubes: [oops"})
+    r = put_model(client, owner, world.a, {"orders.yml": bad, "more.yml": "cubes: [oops"})
     assert r.status_code == 422
     errors = r.json()["errors"]
     wrong_type = next(e for e in errors if e["file"] == "orders.yml")
@@ -96,24 +75,26 @@ def test_templates_are_enabled_per_organization_and_extended(client, world):
         filters:
           - sql: "{CUBE}.revenue > 100"
 """
-    r = _put(client, owner, world.a, {"mine.yml": extension}, templates=["ecommerce_attribution"])
+    r = put_model(
+        client, owner, world.a, {"mine.yml": extension}, templates=["ecommerce_attribution"]
+    )
     assert r.status_code == 201, r.text
     assert r.json()["templates"] == ["ecommerce_attribution"]
     listed = client.get(f"/api/v1/orgs/{world.a}/semantic/templates", headers=owner.h).json()
     assert {t["name"]: t["enabled"] for t in listed}["ecommerce_attribution"] is True
     # Org B has not enabled it: extending it there is an error naming the cube.
-    b = _put(client, world.b_owner, world.b, {"mine.yml": extension})
+    b = put_model(client, world.b_owner, world.b, {"mine.yml": extension})
     assert b.status_code == 422 and "extends an unknown cube 'orders'" in b.text
-    unknown = _put(client, owner, world.a, {"mine.yml": extension}, templates=["nope"])
+    unknown = put_model(client, owner, world.a, {"mine.yml": extension}, templates=["nope"])
     assert unknown.status_code == 422 and "unknown template 'nope'" in unknown.text
 
 
 def test_viewers_read_but_cannot_save(client, world):
     owner = world.people["owner"]
     viewer = join(client, owner, world.a, "v@a.example", "viewer")
-    _put(client, owner, world.a, {"orders.yml": ORDERS})
+    put_model(client, owner, world.a, {"orders.yml": ORDERS})
     assert client.get(f"/api/v1/orgs/{world.a}/semantic/model", headers=viewer.h).status_code == 200
-    assert _put(client, viewer, world.a, {"orders.yml": ORDERS + "\n"}).status_code == 403
+    assert put_model(client, viewer, world.a, {"orders.yml": ORDERS + "\n"}).status_code == 403
     r = client.post(f"/api/v1/orgs/{world.a}/semantic/tokens", json={}, headers=viewer.h)
     assert r.status_code == 403
 

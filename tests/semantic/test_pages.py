@@ -10,29 +10,12 @@ from urllib.parse import quote
 
 import jwt
 
+from tests.semantic.helpers import ORDERS, put_model
 from tests.web.test_pages import browser_login, form_token
-
-ORDERS = """cubes:
-  - name: orders
-    sql_table: marts.orders
-    dimensions:
-      - name: id
-        sql: id
-        type: number
-        primary_key: true
-      - name: status
-        sql: status
-        type: string
-    measures:
-      - name: count
-        type: count
-"""
 
 
 def _put(client, who, org, files, **extra):
-    r = client.put(
-        f"/api/v1/orgs/{org}/semantic/model", json={"files": files, **extra}, headers=who.h
-    )
+    r = put_model(client, who, org, files, **extra)
     assert r.status_code in (200, 201), r.text
     return r.json()
 

@@ -19,7 +19,7 @@ from tenantry.semantic.compiler.aggregates import Measures
 from tenantry.semantic.compiler.context import SecurityContext
 from tenantry.semantic.compiler.errors import QueryError
 from tenantry.semantic.compiler.exprs import Exprs, ident, sqlglot_dialect
-from tenantry.semantic.compiler.filters import timestamp
+from tenantry.semantic.compiler.filters import DATE_OPERATORS, timestamp
 from tenantry.semantic.compiler.joins import JoinTree
 from tenantry.semantic.compiler.members import resolve
 from tenantry.semantic.compiler.plan import DimCol, Plan, Planner
@@ -28,15 +28,6 @@ from tenantry.semantic.schema.model import DataModel, Dimension, Measure, PreAgg
 
 REAGGREGATE = {"count": exp.Sum, "sum": exp.Sum, "min": exp.Min, "max": exp.Max}
 ROLLUP = "__rollup"
-DATE_OPERATORS = {
-    "inDateRange",
-    "notInDateRange",
-    "onTheDate",
-    "beforeDate",
-    "beforeOrOnDate",
-    "afterDate",
-    "afterOrOnDate",
-}
 
 
 def _alias(path: str) -> str:
