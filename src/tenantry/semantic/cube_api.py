@@ -81,14 +81,17 @@ async def load(request: Request, tenant=cube_caller(), session=Depends(db_sessio
     )
     if results is None:
         return JSONResponse(CONTINUE_WAIT)
+    # Bodies are plain JSON already (they come from the cache): no re-encoding pass.
     if params.get("queryType") == "multi" or query_type != "regularQuery":
-        return {
-            "queryType": query_type,
-            "results": results,
-            "pivotQuery": _pivot(query_type, results),
-            "slowQuery": any(r.get("slowQuery") for r in results),
-        }
-    return results[0]
+        return JSONResponse(
+            {
+                "queryType": query_type,
+                "results": results,
+                "pivotQuery": _pivot(query_type, results),
+                "slowQuery": any(r.get("slowQuery") for r in results),
+            }
+        )
+    return JSONResponse(results[0])
 
 
 def _sql_body(compiled) -> dict:

@@ -138,17 +138,44 @@ def _iso(epoch: float | None) -> str | None:
     )
 
 
-def compile_one(model, query: dict, tenant: Tenant, target: Target, rollups: dict[str, str]):
+def _compiled_key(model, query, tenant: Tenant, target: Target, rollups) -> tuple | None:
+    try:
+        text = json.dumps([query, tenant.context.claims], sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    # The second is part of the key: relative date ranges ("last 7 days") resolve against now.
+    return (
+        tenant.org_id,
+        model.version,
+        target.dialect,
+        text,
+        tuple(tenant.context.roles),
+        tuple(sorted(rollups.items())),
+        int(time.time()),
+    )
+
+
+def compile_one(
+    model, query: dict, tenant: Tenant, target: Target, rollups: dict[str, str], rt=None
+):
+    """The compiled query — from the per-process cache when this tenant asked the same within
+    the second (a dashboard's repeated and polling requests), else compiled now."""
     from tenantry.semantic import compiler
 
-    return compiler.compile_query(
-        model,
-        query,
-        context=tenant.context,
-        dialect=target.dialect,
-        schemas=target.schemas,
-        rollups=rollups,
-    )
+    key = _compiled_key(model, query, tenant, target, rollups) if rt and model.version else None
+    found = rt.compiled.get(key) if key else None
+    if found is None:
+        found = compiler.compile_query(
+            model,
+            query,
+            context=tenant.context,
+            dialect=target.dialect,
+            schemas=target.schemas,
+            rollups=rollups,
+        )
+        if key:
+            rt.compiled.put(key, found)
+    return found
 
 
 async def execute(
@@ -169,7 +196,7 @@ async def execute(
     query_type, queries = compiler.expand_query(query)
     target = await target_for(rt, session, org)
     rollups = await rollups_for(rt, session, org, model)
-    compiled = [compile_one(model, q, tenant, target, rollups) for q in queries]
+    compiled = [compile_one(model, q, tenant, target, rollups, rt) for q in queries]
     outcomes = await asyncio.gather(*(_load_one(rt, target, c, mode, rollups) for c in compiled))
     if any(o.value is None for o in outcomes):
         return query_type, None

@@ -106,6 +106,7 @@ class SemanticRuntime:
         self.versions = TTLCache(2.0)  # org_id → current version number
         self.targets = TTLCache(30.0)  # org_id → Target
         self.rollups = TTLCache(5.0)  # org_id → {pre-aggregation path: table}
+        self.compiled = TTLCache(2.0, max_items=5000)  # (org, version, query, …, second) → SQL
         self.definitions = TTLCache(3600.0, max_items=5000)  # (org, model, dialect) → tables
         self.background: set[asyncio.Task] = set()
 
