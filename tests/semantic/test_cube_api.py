@@ -230,3 +230,25 @@ def test_a_slow_query_answers_continue_wait_then_its_result(settings, tmp_path):
             time.sleep(0.05)
         assert answers[0] == {"error": "Continue wait"}
         assert answers[-1]["data"] == [{"slow.n": str((100000000 - 4) // 7 + 1)}]
+
+
+def test_cors_is_configurable_and_only_for_the_cube_api(settings):
+    allowed = settings.model_copy(update={"semantic_cors_origins": "https://shop.example"})
+    preflight = {
+        "Origin": "https://shop.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    with TestClient(create_app(allowed)) as client:
+        r = client.options("/cubejs-api/v1/load", headers=preflight)
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://shop.example"
+        other = client.options(
+            "/cubejs-api/v1/load", headers=preflight | {"Origin": "https://x.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+        api = client.options("/api/v1/orgs", headers=preflight)
+        assert "access-control-allow-origin" not in api.headers
+    with TestClient(create_app(settings)) as client:  # unset: no CORS at all
+        r = client.options("/cubejs-api/v1/load", headers=preflight)
+        assert "access-control-allow-origin" not in r.headers

@@ -182,3 +182,44 @@ def test_background_refresh_is_round_robin_and_bounded(client, world, settings):
     finished(client, who, slug, run_id)
     second = client.portal.call(tick)
     assert second and second[0] != first[0]  # the other organization's turn
+
+
+def test_original_sql_is_materialized_and_build_range_bounds_partitions(client, world, settings):
+    owner = world.people["owner"]
+    org = org_id(client, owner, world.a)
+    write_sales(settings, org, sample_rows(1, n=60))  # 2024-01-06 … 2024-10-27
+    model = (
+        OPEN_MODEL.replace(
+            "    sql_table: marts.sales\n",
+            "    sql: SELECT * FROM marts.sales WHERE amount > 5\n",
+        )
+        + """    pre_aggregations:
+      - name: source
+        type: original_sql
+      - name: spring
+        measures: [count]
+        time_dimension: sold_at
+        granularity: day
+        partition_granularity: month
+        build_range_start:
+          sql: SELECT TIMESTAMP '2024-03-01'
+        build_range_end:
+          sql: SELECT TIMESTAMP '2024-05-31'
+"""
+    )
+    save_model(client, owner, world.a, model)
+    tok = token(client, owner, world.a)
+    query = {"measures": ["sales.amount"], "dimensions": ["sales.region"]}
+    raw = load(client, tok, query, cache="no-cache").json()
+    _build(client, owner, world.a)
+    state = _status(client, owner, world.a)
+    assert state["sales.source"]["ready"] and state["sales.source"]["rows"] == 55
+    spring = [p["partition"][:7] for p in state["sales.spring"]["partitions"]]
+    assert spring == ["2024-03", "2024-04", "2024-05"]  # only the build range's months
+    client.app.state.semantic.rollups._items.clear()
+    served = load(client, tok, query, cache="no-cache").json()
+    assert list(served["usedPreAggregations"]) == ["sales.source"]
+    assert (
+        "tny_pa_sales__source" in served["usedPreAggregations"]["sales.source"]["targetTableName"]
+    )
+    assert _same(served["data"], raw["data"])

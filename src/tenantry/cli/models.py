@@ -180,6 +180,7 @@ def query_command(
     async def go():
         import asyncio
 
+        import tenantry.models  # noqa: F401 - every mapper: the warehouse row refers to others
         from tenantry.semantic import engine
         from tenantry.semantic.auth import security_context
         from tenantry.semantic.runtime import SemanticRuntime

@@ -135,6 +135,11 @@ def compile_query(
     if model.has_pre_aggregations:
         served = preaggs.serve(model, compiled, rollups or {}, context=context, now=now)
     if served is None:
+        for name in plan.cubes:  # `original_sql`: the cube's own SQL, materialized
+            for pre in model.cubes[name].pre_aggregations.values():
+                if pre.type == "original_sql" and pre.path in (rollups or {}):
+                    plan.exprs.materialized[name] = rollups[pre.path]
+                    compiled.used_pre_aggregation = compiled.used_pre_aggregation or pre.path
         compiled.sql, compiled.total_sql = sqlgen.build(plan, dialect)
     compiled.plan = None  # the trees are not needed once the SQL is written
     return compiled

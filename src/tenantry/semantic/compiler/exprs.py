@@ -59,6 +59,8 @@ class Exprs:
         self.dialect = sqlglot_dialect(dialect)
         self.schemas = schemas or {}
         self.cubes: list[str] = []
+        # Cubes whose `original_sql` pre-aggregation is built: read from that table instead.
+        self.materialized: dict[str, str] = {}
         self._dims: dict[str, exp.Expression] = {}
         self._stack: list[str] = []
 
@@ -162,6 +164,8 @@ class Exprs:
 
     def source(self, cube: Cube) -> exp.Expression:
         """The cube's table (``sql_table``) or its query (``sql``) as a subquery, schemas mapped."""
+        if cube.name in self.materialized:
+            return exp.to_table(self.materialized[cube.name], dialect=self.dialect)
         if cube.sql_table:
             try:
                 table = exp.to_table(cube.sql_table, dialect=self.dialect)
