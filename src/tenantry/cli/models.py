@@ -189,13 +189,11 @@ def query_command(
             rt = SemanticRuntime(c.settings)
             tenant = engine.Tenant(c.ctx.org.id, org, security_context(claims), "cli")
             if sql_only:
-                model = await engine.model_for(rt, c.session, tenant.org_id)
-                target = await engine.target_for(rt, c.session, c.ctx.org)
-                from tenantry.semantic import compiler
-
-                _, queries = compiler.expand_query(parsed)
-                for q in queries:
-                    typer.echo(engine.compile_one(model, q, tenant, target, {}).sql)
+                _, compiled, _, _ = await engine.compile_all(
+                    rt, c.session, c.ctx.org, tenant, parsed
+                )
+                for one in compiled:
+                    typer.echo(one.sql)
                 return
             while True:  # "Continue wait": ask again, the same execution answers
                 query_type, results = await engine.execute(

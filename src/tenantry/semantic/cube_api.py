@@ -51,15 +51,8 @@ async def _params(request: Request) -> dict[str, Any]:
 
 
 async def _compiled(request: Request, tenant: engine.Tenant, session, query: Any):
-    from tenantry.semantic import compiler
-
-    rt = runtime_of(request.app)
-    model = await engine.model_for(rt, session, tenant.org_id)
-    query_type, queries = compiler.expand_query(query)
-    org = request.state.semantic_org
-    target = await engine.target_for(rt, session, org)
-    rollups = await engine.rollups_for(rt, session, org, model)
-    compiled = [engine.compile_one(model, q, tenant, target, rollups) for q in queries]
+    rt, org = runtime_of(request.app), request.state.semantic_org
+    query_type, compiled, _, _ = await engine.compile_all(rt, session, org, tenant, query)
     return query_type, compiled
 
 

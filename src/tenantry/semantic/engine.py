@@ -77,12 +77,10 @@ async def target_for(rt: SemanticRuntime, session: AsyncSession, org) -> Target:
 
 
 async def run_sql(rt: SemanticRuntime, target: Target, sql: str, limit: int):
-    from tenantry.warehouse.duckdb_store import DuckDBWarehouse
+    from tenantry.warehouse import service as warehouse
 
     timeout = rt.settings.semantic_query_timeout_seconds
-    if isinstance(target.store, DuckDBWarehouse):
-        return await asyncio.to_thread(target.store.query, sql, limit=limit, timeout=timeout)
-    return await target.store.query(sql, limit=limit, timeout=timeout)
+    return await warehouse.read(target.store, sql, limit=limit, timeout=timeout)
 
 
 async def rollups_for(rt: SemanticRuntime, session: AsyncSession, org, model) -> dict[str, str]:
@@ -178,6 +176,18 @@ def compile_one(
     return found
 
 
+async def compile_all(rt: SemanticRuntime, session: AsyncSession, org, tenant: Tenant, query):
+    """(queryType, compiled queries, target, rollups) of a Cube query for this tenant."""
+    from tenantry.semantic import compiler
+
+    model = await model_for(rt, session, tenant.org_id)
+    query_type, queries = compiler.expand_query(query)
+    target = await target_for(rt, session, org)
+    rollups = await rollups_for(rt, session, org, model)
+    compiled = [compile_one(model, q, tenant, target, rollups, rt) for q in queries]
+    return query_type, compiled, target, rollups
+
+
 async def execute(
     rt: SemanticRuntime,
     session: AsyncSession,
@@ -188,15 +198,9 @@ async def execute(
     mode: str = results.DEFAULT_MODE,
 ) -> tuple[str, list[dict] | None]:
     """(queryType, Cube results) — results None means "Continue wait"."""
-    from tenantry.semantic import compiler
-
     if mode not in results.MODES:
         raise BadRequest(f"cache: '{mode}' is not one of {', '.join(results.MODES)}")
-    model = await model_for(rt, session, tenant.org_id)
-    query_type, queries = compiler.expand_query(query)
-    target = await target_for(rt, session, org)
-    rollups = await rollups_for(rt, session, org, model)
-    compiled = [compile_one(model, q, tenant, target, rollups, rt) for q in queries]
+    query_type, compiled, target, rollups = await compile_all(rt, session, org, tenant, query)
     outcomes = await asyncio.gather(*(_load_one(rt, target, c, mode, rollups) for c in compiled))
     if any(o.value is None for o in outcomes):
         return query_type, None

@@ -245,6 +245,13 @@ async def describe(session: AsyncSession, *, settings: Settings, ctx: OrgContext
     return info
 
 
+async def read(store: Store, sql: str, *, limit: int, timeout: float):
+    """Run SQL on a read-only connection of ``store`` (user SQL goes through ``guard`` first)."""
+    if isinstance(store, DuckDBWarehouse):
+        return await asyncio.to_thread(store.query, sql, limit=limit, timeout=timeout)
+    return await store.query(sql, limit=limit, timeout=timeout)
+
+
 async def query(
     session: AsyncSession,
     *,
@@ -265,10 +272,7 @@ async def query(
     )
     timeout = settings.warehouse_query_timeout_seconds
     began = time.perf_counter()
-    if isinstance(store, DuckDBWarehouse):
-        result = await asyncio.to_thread(store.query, guarded.sql, limit=limit, timeout=timeout)
-    else:
-        result = await store.query(guarded.sql, limit=limit, timeout=timeout)
+    result = await read(store, guarded.sql, limit=limit, timeout=timeout)
     return {
         "columns": result.columns,
         "rows": result.rows,

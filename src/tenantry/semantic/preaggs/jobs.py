@@ -18,8 +18,12 @@ from tenantry.semantic import service
 from tenantry.semantic.models import PreAggPartition
 from tenantry.semantic.preaggs import build as builder
 from tenantry.semantic.preaggs.plan import DEFAULT_EVERY, Definition, definitions
+from tenantry.semantic.runtime import ModelCache
 
 KIND = "preagg"
+# Compiled models by (organization, version): the background refresh looks at every
+# organization each pass and must not recompile unchanged models.
+_MODELS = ModelCache(size=1000)
 TARGET_NAME = "Pre-aggregations"
 
 
@@ -32,7 +36,11 @@ async def model_target(session: AsyncSession, settings: Settings, org_id: str):
     version = await service.current(session, org_id)
     if version is None:
         return None
-    model = service.compile_files(version.files, version.templates, settings.semantic_templates_dir)
+    files, templates = dict(version.files), list(version.templates)
+    model = await _MODELS.get(
+        (org_id, version.number),
+        lambda: service.compile_files(files, templates, settings.semantic_templates_dir),
+    )
     org = await session.get(Organization, org_id)
     store = await warehouse.open_warehouse(session, settings, org)
     dialect = settings.semantic_sql_dialect or store.dialect
@@ -58,14 +66,9 @@ async def built_partitions(session: AsyncSession, org_id: str) -> dict[tuple[str
 async def refresh_value(store, definition: Definition) -> str:
     key = definition.pre.refresh_key
     if key is not None and key.sql:
-        from tenantry.warehouse.duckdb_store import DuckDBWarehouse
+        from tenantry.warehouse import service as warehouse
 
-        if isinstance(store, DuckDBWarehouse):
-            import asyncio
-
-            found = await asyncio.to_thread(store.query, key.sql, limit=1, timeout=60)
-        else:
-            found = await store.query(key.sql, limit=1, timeout=60)
+        found = await warehouse.read(store, key.sql, limit=1, timeout=60)
         return "sql:" + json.dumps(found.rows[:1], default=str)
     every = key.every if key is not None and key.every else DEFAULT_EVERY
     return "every:" + results.every_value(every)
