@@ -1,0 +1,1 @@
+"""LLM providers behind one interface: chat, tool calls, streaming, usage, pricing."""
