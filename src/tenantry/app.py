@@ -26,11 +26,16 @@ from tenantry.core.http import (
 from tenantry.core.logging import configure_logging
 from tenantry.core.ratelimit import make_counter
 from tenantry.core.security import AccessTokenVerifier, Keys
+from tenantry.llm import pages as llm_pages
+from tenantry.llm import views as llm_views
 from tenantry.orchestration import dag_pages, dag_views, executors, schedule_pages, schedule_views
 from tenantry.orchestration import pages as run_pages
 from tenantry.orchestration import views as run_views
 from tenantry.pipelines import pages as pipeline_pages
 from tenantry.pipelines import views as pipeline_views
+from tenantry.prompts import pages as prompt_pages
+from tenantry.prompts import registry_views as prompt_registry_views
+from tenantry.prompts import views as prompt_views
 from tenantry.runkinds import register_all
 from tenantry.semantic import cube_api
 from tenantry.semantic import pages as semantic_pages
@@ -174,6 +179,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(semantic_views.router)
     app.include_router(cube_api.router)
     app.include_router(cube_api.health)
+    app.include_router(llm_views.router)
+    app.include_router(prompt_views.router)
+    app.include_router(prompt_registry_views.parts_router)
+    app.include_router(prompt_registry_views.log_router)
+    app.include_router(prompt_registry_views.settings_router)
     render.mount_static(app)
     app.include_router(pages.router)
     app.include_router(org_pages.router)
@@ -187,4 +197,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(transform_pages.router)
     app.include_router(dag_pages.router)
     app.include_router(semantic_pages.router)
+    app.include_router(prompt_pages.router)
+    app.include_router(llm_pages.router)
     return app

@@ -77,9 +77,20 @@ ID_PARAMS = {
     "transform_id",
     "edge_id",
     "signing_key_id",
+    "prompt",
+    "part",
+    "execution_id",
+    "provider_id",
+    "price_id",
 }
 # Path parameters that name no object of an organization (a loaded table, per organization).
-NAME_PARAMS = {"dataset": "raw", "table": "orders", "number": "1", "path": "a_only.yml"}
+NAME_PARAMS = {
+    "dataset": "raw",
+    "table": "orders",
+    "number": "1",
+    "path": "a_only.yml",
+    "label": "production",
+}
 
 
 def _objects_in_a(client, world) -> dict[str, str]:
@@ -145,7 +156,8 @@ def _objects_in_a(client, world) -> dict[str, str]:
     signing_key = client.post(
         f"/api/v1/orgs/{world.a}/semantic/keys", json={"label": "A app"}, headers=owner.h
     ).json()
-    return {
+    prompt_ids = _prompt_objects_in_a(client, world)
+    return prompt_ids | {
         "signing_key_id": signing_key["id"],
         "transform_id": transform["id"],
         "edge_id": edge["id"],
@@ -158,6 +170,38 @@ def _objects_in_a(client, world) -> dict[str, str]:
         "invitation_id": inv["id"],
         "key_id": key["id"],
         "secret_id": secret["id"],
+    }
+
+
+def _prompt_objects_in_a(client, world) -> dict[str, str]:
+    from tests.prompts.helpers import add_execution
+
+    owner = world.people["owner"]
+    base = f"/api/v1/orgs/{world.a}"
+    part = client.post(
+        f"{base}/prompt-parts", json={"name": "a_part", "content": "A's style"}, headers=owner.h
+    ).json()
+    spec = {"id": "a-prompt", "template": '{% include "a_part" %} {{ q }}', "inputs": {"q": {}}}
+    prompt = client.post(
+        f"{base}/prompts", json={"spec": spec, "labels": ["production"]}, headers=owner.h
+    ).json()
+    provider = client.post(
+        f"{base}/llm/providers",
+        json={"name": "a-openai", "kind": "openai", "api_key": "sk-a-only"},
+        headers=owner.h,
+    ).json()
+    price = client.put(
+        f"{base}/llm/prices",
+        json={"model": "a-model", "input_per_mtok": 1, "output_per_mtok": 2},
+        headers=owner.h,
+    ).json()
+    execution = add_execution(client, world.a, prompt["id"])
+    return {
+        "prompt": prompt["id"],
+        "part": part["id"],
+        "provider_id": provider["id"],
+        "price_id": price["id"],
+        "execution_id": execution,
     }
 
 
@@ -287,6 +331,16 @@ PROBES = {
     Permission.ORG_UPDATE: ("PATCH", "/api/v1/orgs/{org}", {}),
     Permission.ORG_DELETE: ("POST", "/api/v1/orgs/{org}/restore", None),
     Permission.ORG_TRANSFER: ("POST", "/api/v1/orgs/{org}/transfer", {"member_id": "0" * 32}),
+    Permission.PROMPTS_READ: ("GET", "/api/v1/orgs/{org}/prompts", None),
+    Permission.PROMPTS_RENDER: ("POST", "/api/v1/orgs/{org}/prompts/" + "0" * 32 + "/render", {}),
+    Permission.PROMPTS_EXECUTE: (
+        "POST",
+        "/api/v1/orgs/{org}/prompts/" + "0" * 32 + "/execute",
+        {},
+    ),
+    Permission.PROMPTS_WRITE: ("PUT", "/api/v1/orgs/{org}/prompts/" + "0" * 32, {}),
+    Permission.PROMPTS_ADMIN: ("PUT", "/api/v1/orgs/{org}/prompt-settings", {}),
+    Permission.LLM_MANAGE: ("DELETE", "/api/v1/orgs/{org}/llm/prices/" + "0" * 32, None),
 }
 ORG_PERMISSIONS = [p for p in Permission if p not in (Permission.PUBLIC, Permission.AUTHENTICATED)]
 
@@ -314,7 +368,10 @@ def test_role_matrix(client, world, role):
                 assert perm.value in r.json()["detail"]
 
 
-@pytest.mark.parametrize("scope", ["read", "write", "run", "admin"])
+@pytest.mark.parametrize(
+    "scope",
+    ["read", "write", "run", "admin", "prompts:read", "prompts:render", "prompts:execute"],
+)
 def test_api_key_scope_matrix(client, world, scope):
     key = api_key(client, world.people["owner"], world.a, [scope])["key"]
     h = {"Authorization": f"Bearer {key}"}

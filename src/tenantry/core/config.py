@@ -190,6 +190,36 @@ class Settings(BaseSettings):
     preagg_refresh_concurrency: int = Field(
         default=2, ge=1, le=32, description="Pre-aggregation builds running at once per server."
     )
+    llm_timeout_seconds: float = Field(
+        default=60, gt=0, description="How long one LLM provider request may take."
+    )
+    llm_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of an LLM call on 429, 5xx or a lost connection.",
+    )
+    prompt_default_max_tokens: int = Field(
+        default=1024,
+        ge=1,
+        description="max_tokens sent (and reserved against quotas) when a prompt sets none.",
+    )
+    prompt_render_max_chars: int = Field(
+        default=100_000, ge=1000, description="Largest rendered prompt, in characters."
+    )
+    prompt_render_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="Longest time one prompt render may take."
+    )
+    prompt_execution_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Days executions are kept (0: forever); an organization may keep fewer.",
+    )
+    demo_llm_base_url: str = Field(
+        default="http://127.0.0.1:11434/v1",
+        description="OpenAI-compatible endpoint of the demo organizations' `local` LLM provider "
+        "(Ollama's by default); `tenantry demo` allows its host for its own server.",
+    )
     log_level: str = Field(default="INFO", description="Log level.")
     log_format: str = Field(default="text", description="`text` or `json`.")
     allow_signup: bool = Field(default=True, description="Allow anyone to create an account.")

@@ -11,7 +11,7 @@ import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantry.core.errors import TenantryError
@@ -239,3 +239,20 @@ class PrefixCORS:
         if scope["type"] == "http" and scope["path"].startswith(self.prefix):
             return await self.cors(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+def event_stream(events) -> StreamingResponse:
+    """Server-sent events from an async iterator of ``{"event": name, "data": jsonable}``; no
+    proxy buffering, so each event reaches the client as it happens."""
+    from fastapi.encoders import jsonable_encoder
+
+    async def body():
+        async for ev in events:
+            data = json.dumps(jsonable_encoder(ev["data"]), ensure_ascii=False)
+            yield f"event: {ev['event']}\ndata: {data}\n\n"
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

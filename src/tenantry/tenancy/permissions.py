@@ -16,6 +16,12 @@
 | org:transfer       |        |        |       |   ✓   | (never)       |
 | semantic:query     |   ✓    |   ✓    |   ✓   |   ✓   | read, semantic|
 | semantic:tokens    |        |        |   ✓   |   ✓   | admin, semantic|
+| prompts:read       |   ✓    |   ✓    |   ✓   |   ✓   | read, prompts:read |
+| prompts:render     |   ✓    |   ✓    |   ✓   |   ✓   | read, prompts:render |
+| prompts:execute    |        |   ✓    |   ✓   |   ✓   | run, prompts:execute |
+| prompts:write      |        |   ✓    |   ✓   |   ✓   | write, prompts:write |
+| prompts:admin      |        |        |   ✓   |   ✓   | admin         |
+| llm:manage         |        |        |   ✓   |   ✓   | admin         |
 
 Later capabilities add permissions (and scopes) by extending ``ROLE_PERMISSIONS`` and
 ``SCOPE_PERMISSIONS`` here, so the matrix stays in one place. The README carries this table.
@@ -45,6 +51,12 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     SEMANTIC_QUERY = "semantic:query"  # the Cube-compatible API
     SEMANTIC_TOKENS = "semantic:tokens"  # mint embed tokens, manage signing keys
+    PROMPTS_READ = "prompts:read"
+    PROMPTS_RENDER = "prompts:render"
+    PROMPTS_EXECUTE = "prompts:execute"  # calls a provider: spends tokens and money
+    PROMPTS_WRITE = "prompts:write"  # save versions, parts, unprotected labels
+    PROMPTS_ADMIN = "prompts:admin"  # protected labels (production), quotas, registry settings
+    LLM_MANAGE = "llm:manage"  # provider entries, keys and prices
 
 
 ROLE_RANK = {"viewer": 0, "editor": 1, "admin": 2, "owner": 3}
@@ -54,8 +66,15 @@ _VIEWER = {
     Permission.DATA_READ,
     Permission.MEMBERS_READ,
     Permission.SEMANTIC_QUERY,
+    Permission.PROMPTS_READ,
+    Permission.PROMPTS_RENDER,
 }
-_EDITOR = _VIEWER | {Permission.DATA_WRITE, Permission.DATA_RUN}
+_EDITOR = _VIEWER | {
+    Permission.DATA_WRITE,
+    Permission.DATA_RUN,
+    Permission.PROMPTS_EXECUTE,
+    Permission.PROMPTS_WRITE,
+}
 _ADMIN = _EDITOR | {
     Permission.MEMBERS_MANAGE,
     Permission.API_KEYS_MANAGE,
@@ -63,6 +82,8 @@ _ADMIN = _EDITOR | {
     Permission.AUDIT_READ,
     Permission.ORG_UPDATE,
     Permission.SEMANTIC_TOKENS,
+    Permission.PROMPTS_ADMIN,
+    Permission.LLM_MANAGE,
 }
 _OWNER = _ADMIN | {Permission.ORG_DELETE, Permission.ORG_TRANSFER}
 
@@ -73,15 +94,32 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "owner": frozenset(_OWNER),
 }
 
-SCOPES = ("read", "write", "run", "admin", "semantic")
+SCOPES = (
+    "read",
+    "write",
+    "run",
+    "admin",
+    "semantic",
+    "prompts:read",
+    "prompts:render",
+    "prompts:execute",
+    "prompts:write",
+)
 SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "read": frozenset(_VIEWER),
-    "write": frozenset({Permission.DATA_WRITE}),
-    "run": frozenset({Permission.DATA_RUN}),
+    "write": frozenset({Permission.DATA_WRITE, Permission.PROMPTS_WRITE}),
+    "run": frozenset({Permission.DATA_RUN, Permission.PROMPTS_EXECUTE}),
     "admin": frozenset(_ADMIN - _EDITOR),
     # An app's backend: query the semantic layer and mint embed tokens for its own users.
     "semantic": frozenset(
         {Permission.ORG_READ, Permission.SEMANTIC_QUERY, Permission.SEMANTIC_TOKENS}
+    ),
+    # An application reading and running its prompts, each scope on its own.
+    "prompts:read": frozenset({Permission.ORG_READ, Permission.PROMPTS_READ}),
+    "prompts:render": frozenset({Permission.ORG_READ, Permission.PROMPTS_RENDER}),
+    "prompts:execute": frozenset({Permission.ORG_READ, Permission.PROMPTS_EXECUTE}),
+    "prompts:write": frozenset(
+        {Permission.ORG_READ, Permission.PROMPTS_READ, Permission.PROMPTS_WRITE}
     ),
 }
 
@@ -92,6 +130,10 @@ SCOPE_MIN_ROLE = {
     "run": "editor",
     "admin": "admin",
     "semantic": "admin",
+    "prompts:read": "viewer",
+    "prompts:render": "viewer",
+    "prompts:execute": "editor",
+    "prompts:write": "editor",
 }
 
 

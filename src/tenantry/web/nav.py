@@ -33,6 +33,7 @@ NAV: list[NavItem] = [
     NavItem("members", "Members", "/members", "Settings"),
     NavItem("api_keys", "API keys", "/api-keys", "Settings", "api_keys:manage"),
     NavItem("secrets", "Secrets", "/secrets", "Settings", "secrets:manage"),
+    NavItem("llm", "LLM providers", None, "Settings"),
     NavItem("audit", "Audit log", "/audit", "Settings", "audit:read"),
     NavItem("settings", "Settings", "/settings", "Settings", "org:update"),
 ]

@@ -1,0 +1,1 @@
+"""The prompt registry: templates, versions, labels, the rendering sandbox, executions, quotas."""
