@@ -70,6 +70,17 @@ COMMANDS = [
     ["runs", "cancel"],
     ["runs", "retry"],
     ["worker"],
+    ["prompts"],
+    ["prompts", "list"],
+    ["prompts", "get"],
+    ["prompts", "push"],
+    ["prompts", "pull"],
+    ["prompts", "validate"],
+    ["prompts", "render"],
+    ["prompts", "run"],
+    ["prompts", "diff"],
+    ["prompts", "history"],
+    ["prompts", "label"],
 ]
 
 

@@ -66,6 +66,9 @@ async def setup_demo(s: Settings) -> list[tuple[str, str, str]]:
         from tenantry.cli.demo_semantic import setup_semantic
 
         await setup_semantic(db, s)
+        from tenantry.cli.demo_prompts import setup_prompts
+
+        await setup_prompts(db, s)
     finally:
         await db.dispose()
     return [

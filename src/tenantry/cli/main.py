@@ -13,6 +13,7 @@ from tenantry.cli.models import app as models_app
 from tenantry.cli.models import query_command
 from tenantry.cli.pipelines import app as pipelines_app
 from tenantry.cli.preaggs import app as preaggs_app
+from tenantry.cli.prompts import app as prompts_app
 from tenantry.cli.runs import app as runs_app
 from tenantry.cli.schedules import app as schedules_app
 from tenantry.cli.transforms import app as transforms_app
@@ -34,6 +35,7 @@ app.add_typer(transforms_app, name="transforms")
 app.add_typer(dag_app, name="dag")
 app.add_typer(models_app, name="models")
 app.add_typer(preaggs_app, name="preaggs")
+app.add_typer(prompts_app, name="prompts")
 app.command("query")(query_command)
 
 
@@ -120,6 +122,10 @@ def demo(
         typer.echo(f"  {email:<28} {password:<16} {what}")
     typer.echo("")
     if serve_after:
+        from tenantry.cli.demo_prompts import allowing_demo_llm
+        from tenantry.core.config import set_settings
+
+        set_settings(allowing_demo_llm(s))  # the demo's `local` LLM provider is on loopback
         _serve(host, port)
 
 
