@@ -264,3 +264,19 @@ def test_api_key_scopes(client, world):
     assert r.status_code == 403 and "prompts:execute" in r.json()["detail"]
     r = client.put(base, json={"spec": SPEC}, headers=read)
     assert r.status_code == 403
+
+
+def test_an_api_key_can_ask_which_organization_it_belongs_to(client, world):
+    owner = world.people["owner"]
+    made = api_key(client, owner, world.a, ["prompts:read"], name="app")
+    r = client.get("/api/v1/api-key", headers={"Authorization": f"Bearer {made['key']}"})
+    assert r.status_code == 200
+    assert (r.json()["org"], r.json()["scopes"], r.json()["name"]) == (
+        world.a,
+        ["prompts:read"],
+        "app",
+    )
+    assert made["key"] not in r.text
+    assert client.get("/api/v1/api-key", headers=owner.h).status_code == 401
+    bad = {"Authorization": "Bearer tny_not-a-real-key"}
+    assert client.get("/api/v1/api-key", headers=bad).status_code == 401

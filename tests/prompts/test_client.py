@@ -344,12 +344,15 @@ def test_the_api_key_never_appears_in_errors_reprs_or_logs(live, closed_url, cap
         assert wrong not in text and live.key not in text
 
 
-def test_org_is_required_with_an_api_key_and_discovered_for_a_user_token(live):
-    with pytest.raises(TenantryClientError) as exc:
-        Tenantry(live.url, live.key)
-    assert "org is required" in str(exc.value) and live.key not in str(exc.value)
+def test_the_organization_comes_from_the_key_or_the_token(live, closed_url):
+    # Tenantry(base_url, api_key) is enough: the key names its organization.
+    tn = Tenantry(live.url, live.key)
+    assert tn.prompts.get("order-summary").version == 1 and tn.org == "shop"
     tn = Tenantry(live.url, live.access)  # a signed-in user's token, in one organization
     assert tn.org == "shop" and tn.prompts.get("order-summary").version == 1
+    # Server down before the organization is known: the fallback still answers.
+    down = Tenantry(closed_url, live.key, max_retries=0)
+    assert down.prompts.get("order-summary", fallback="Offline {{ x }}").is_fallback
 
 
 def add_provider(live, server) -> None:

@@ -37,9 +37,9 @@ class Tenantry:
     """A client for one organization of a Tenantry server.
 
     ``Tenantry(base_url, api_key, org=None, cache_ttl=60.0, timeout=10.0, max_retries=3)``.
-    ``org`` is the organization's slug. An API key belongs to exactly one organization but the
-    server does not say which, so with an API key ``org`` is required; with a user's access
-    token it may be left out when the user belongs to exactly one organization.
+    ``org`` is the organization's slug. It may be left out: an API key names its organization
+    (asked once, on first use), and a user's access token may be used when the user belongs to
+    exactly one organization.
     """
 
     def __init__(
@@ -56,12 +56,6 @@ class Tenantry:
     ):
         if not api_key:
             raise TenantryClientError("api_key is required (an API key, tny_…, or access token)")
-        if not org and api_key.startswith("tny_"):
-            raise TenantryClientError(
-                "org is required with an API key: pass org='<organization slug>' (the slug is "
-                "in the organization's URL, /o/<slug>/…). An API key belongs to one "
-                "organization, but the server does not tell a key which one."
-            )
         self._transport = Transport(
             base_url,
             api_key,
@@ -71,6 +65,7 @@ class Tenantry:
             max_retry_wait=max_retry_wait,
         )
         self._org = org
+        self._is_key = api_key.startswith("tny_")
         self._org_lock = threading.Lock()
         self.prompts = PromptsAPI(self, cache_ttl=cache_ttl)
         self.executions = ExecutionsAPI(self)
@@ -89,11 +84,13 @@ class Tenantry:
 
     @property
     def org(self) -> str:
-        """The organization's slug (discovered once from ``GET /api/v1/orgs`` for a user's
-        token that belongs to exactly one organization)."""
+        """The organization's slug: an API key's own (``GET /api/v1/api-key``), or for a
+        user's token the one organization it belongs to."""
         if self._org:
             return self._org
         with self._org_lock:
+            if not self._org and self._is_key:
+                self._org = self._transport.request("GET", "/api/v1/api-key")["org"]
             if not self._org:
                 body = self._transport.request("GET", "/api/v1/orgs", params={"size": 2})
                 items = body.get("items") or []

@@ -147,6 +147,25 @@ def authenticated() -> Any:
     return _tag(signed_in_user, Permission.AUTHENTICATED)
 
 
+def api_key_holder() -> Any:
+    """An API key asking about itself (its organization and scopes) — nothing else."""
+
+    async def key_holder(request: Request, session: AsyncSession = Depends(db_session)):
+        token = _bearer(request)
+        if not token or not token.startswith(api_keys.KEY_PREFIX):
+            raise Unauthenticated(
+                f"Send 'Authorization: Bearer <API key>' ({api_keys.KEY_PREFIX}…)."
+            )
+        found = await api_keys.resolve_key(
+            session, keys=keys_of(request), secret=token, cache=_cache(request)
+        )
+        if found is None:
+            raise Unauthenticated("The API key is invalid, expired or revoked.")
+        return found
+
+    return _tag(key_holder, Permission.AUTHENTICATED)
+
+
 def requires(permission: Permission, *, include_deleted: bool = False) -> Any:
     async def org_member(
         org: str, request: Request, session: AsyncSession = Depends(db_session)

@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.core.pagination import PageParams, make_page, page_params
 from tenantry.tenancy import api_keys, audit, invitations, org_secrets, service
 from tenantry.tenancy.context import Caller, OrgContext
-from tenantry.tenancy.deps import authenticated, db_session, keys_of, requires, settings_of
+from tenantry.tenancy.deps import (
+    api_key_holder,
+    authenticated,
+    db_session,
+    keys_of,
+    requires,
+    settings_of,
+)
 from tenantry.tenancy.permissions import Permission as P
 from tenantry.tenancy.schemas import (
     ApiKeyCreatedOut,
@@ -54,6 +61,20 @@ def member_out(m) -> MemberOut:
 
 
 # --- organizations ------------------------------------------------------------------------
+
+
+@router.get("/api-key", tags=["api keys"])
+async def whoami_key(found=api_key_holder()):
+    """The calling API key: its organization and scopes (so a client needs only the key)."""
+    key, org = found
+    return {
+        "org": org.slug,
+        "org_name": org.name,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes),
+        "expires_at": key.expires_at,
+    }
 
 
 @router.get("/orgs", response_model=MyOrgsPage, tags=["organizations"])
