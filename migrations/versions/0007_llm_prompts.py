@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-11-22 06:00:17.518434
+Create Date: 2026-11-22 06:44:44.007841
 """
 
 from __future__ import annotations
@@ -87,6 +87,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("prompt_parts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_prompt_parts_org_id"), ["org_id"], unique=False)
+
+    op.create_table(
+        "prompt_quota_reservations",
+        sa.Column("org_id", sa.String(length=32), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("tokens", sa.BigInteger(), nullable=False),
+        sa.Column("micros", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_prompt_quota_reservations_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_prompt_quota_reservations")),
+    )
+    with op.batch_alter_table("prompt_quota_reservations", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_prompt_quota_reservations_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_prompt_quota_reservations_org_id"), ["org_id"], unique=False
+        )
 
     op.create_table(
         "prompt_quota_usage",
@@ -344,6 +368,11 @@ def downgrade() -> None:
     op.drop_table("prompts")
     op.drop_table("prompt_settings")
     op.drop_table("prompt_quota_usage")
+    with op.batch_alter_table("prompt_quota_reservations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_prompt_quota_reservations_org_id"))
+        batch_op.drop_index(batch_op.f("ix_prompt_quota_reservations_created_at"))
+
+    op.drop_table("prompt_quota_reservations")
     with op.batch_alter_table("prompt_parts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_prompt_parts_org_id"))
 

@@ -241,10 +241,17 @@ class PrefixCORS:
         return await self.app(scope, receive, send)
 
 
-def event_stream(events) -> StreamingResponse:
+async def _awaiting(fn) -> None:
+    # A background task runs plain callables in a thread; ``after`` returns a coroutine.
+    await fn()
+
+
+def event_stream(events, *, after=None) -> StreamingResponse:
     """Server-sent events from an async iterator of ``{"event": name, "data": jsonable}``; no
-    proxy buffering, so each event reaches the client as it happens."""
+    proxy buffering, so each event reaches the client as it happens. ``after`` (an async
+    callable) runs once the response is over, also when the client left before it began."""
     from fastapi.encoders import jsonable_encoder
+    from starlette.background import BackgroundTask
 
     async def body():
         async for ev in events:
@@ -255,4 +262,5 @@ def event_stream(events) -> StreamingResponse:
         body(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(_awaiting, after) if after is not None else None,
     )

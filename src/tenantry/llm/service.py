@@ -3,7 +3,6 @@ and the one way other domains get a client: ``client_for_org``."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import Any
@@ -60,6 +59,10 @@ def _check_base_url(url: str, settings: Settings) -> str:
     if not url:
         return ""
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise ValidationFailed.field("base_url", "has a port that is not 1-65535") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed.field(
             "base_url", "must be an http(s) URL such as https://api.openai.com/v1"
@@ -172,11 +175,11 @@ async def update_provider(
     p = await get_provider(session, org_id=ctx.org.id, provider_id=provider_id)
     before = _audit(p)
     _apply(p, data, settings)
+    async with unique_or_conflict(session, "name", f"A provider named {p.name} already exists."):
+        await session.flush()
     if data.get("is_default"):
         p.is_default = True
         await _unset_other_defaults(session, ctx.org.id, p.id)
-    async with unique_or_conflict(session, "name", f"A provider named {p.name} already exists."):
-        await session.flush()
     audit.log(
         session, ctx, "llm_provider.update", "llm_provider", p.id, before=before, after=_audit(p)
     )
@@ -233,10 +236,13 @@ async def resolve_provider(session: AsyncSession, *, org_id: str, name: str | No
 
 async def client_for(p: LLMProvider, settings: Settings) -> ChatClient:
     from tenantry.llm.clients import client_for as make
+    from tenantry.llm.netpin import PinnedTransport
 
-    if p.base_url:
-        await asyncio.to_thread(_guard_host, p.base_url, settings)
-    return make(config_of(p, settings))
+    # Every call resolves and checks the host and connects to the checked address.
+    return make(
+        config_of(p, settings),
+        transport=PinnedTransport(allowed=settings.allowed_private_networks),
+    )
 
 
 async def test_provider(

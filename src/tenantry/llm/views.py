@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/orgs/{org}/llm", tags=["LLM providers"])
 
 
 class ProviderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str | None = Field(default=None, description="e.g. openai, anthropic, local")
     kind: str | None = Field(default=None, description=f"One of {', '.join(PROVIDER_KINDS)}")
@@ -45,11 +45,11 @@ class ProviderIn(BaseModel):
 
 
 class PriceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str
-    input_per_mtok: float = Field(ge=0, description="USD per 1M input tokens")
-    output_per_mtok: float = Field(ge=0, description="USD per 1M output tokens")
+    input_per_mtok: float = Field(ge=0, le=1_000_000, description="USD per 1M input tokens")
+    output_per_mtok: float = Field(ge=0, le=1_000_000, description="USD per 1M output tokens")
 
 
 @router.get("/providers")

@@ -367,7 +367,12 @@ async def execute_prompt(
     except TenantryError as exc:
         await session.rollback()
         return problem(exc)
-    return event_stream(execute.stream(db, settings, prepared))
+    return event_stream(
+        execute.stream(db, settings, prepared),
+        after=lambda: execute.release(
+            db, settings, prepared, "The client left before the answer began."
+        ),
+    )
 
 
 @router.post(BASE + "/{prompt}/render")

@@ -22,6 +22,7 @@ from tenantry.core.db import Database
 from tenantry.core.errors import TenantryError, ValidationFailed
 from tenantry.llm import pricing
 from tenantry.llm import service as llm
+from tenantry.llm.errors import ProviderError
 from tenantry.llm.types import ChatRequest, ChatResponse, Message, Tool, Usage
 from tenantry.prompts import executions, quotas, rendering
 from tenantry.prompts.spec import PromptSpec
@@ -54,6 +55,7 @@ class Prepared:
     provider: Any  # LLMProvider row
     price: pricing.Price | None
     reservation: quotas.Reservation | None = None
+    settled: bool = False  # set (before any await) by the one _finish that records it
 
 
 def _chat_request(spec: PromptSpec, rendered, model_cfg: dict[str, Any], settings) -> ChatRequest:
@@ -130,8 +132,20 @@ async def prepare(
     tokens = quotas.estimate_tokens(texts) + (request.max_tokens or 0)
     reserved_usage = Usage(quotas.estimate_tokens(texts), request.max_tokens or 0)
     micros = pricing.cost_micros(reserved_usage, price) or 0
+    if price is None and limits.monthly_spend_limit_micros is not None:
+        # A spend limit cannot hold a call whose cost is unknown: refuse rather than guess.
+        raise ValidationFailed.field(
+            "model.model",
+            f"there is no price for '{request.model}', and this organization has a spend limit; "
+            "an admin can set its price under LLM providers → Prices",
+        )
     await session.commit()  # end the read transaction before holding quota
-    prepared.reservation = await quotas.reserve(db, org_id=ctx.org.id, tokens=tokens, micros=micros)
+    # A call cannot outlive its attempts; a hold older than that belongs to a dead process.
+    timeout = float((provider.options or {}).get("timeout_seconds") or settings.llm_timeout_seconds)
+    stale_after = timeout * (settings.llm_max_retries + 1) * 2 + 300
+    prepared.reservation = await quotas.reserve(
+        db, org_id=ctx.org.id, tokens=tokens, micros=micros, stale_after=stale_after
+    )
     return prepared
 
 
@@ -152,6 +166,7 @@ async def _finish(
     streamed: bool,
     partial_text: str = "",
 ) -> dict[str, Any]:
+    p.settled = True
     usage = response.usage if response is not None else Usage()
     cost = pricing.cost_micros(usage, p.price) if response is not None else None
     if p.reservation is not None:
@@ -189,46 +204,83 @@ async def _finish(
     return view
 
 
+def _unexpected(p: Prepared, exc: BaseException) -> ProviderError:
+    """A failure no adapter anticipated (a malformed reply, a bug): a clear 502, logged."""
+    log.error("execution via %s failed unexpectedly", p.provider.name, exc_info=exc)
+    return ProviderError(
+        f"The call to provider '{p.provider.name}' failed unexpectedly "
+        f"({type(exc).__name__}); the reply could not be used.",
+        provider=p.provider.name,
+    )
+
+
+async def release(db: Database, settings: Settings, p: Prepared, reason: str) -> None:
+    """Record and settle an execution that never finished (the client left before it began
+    or while it ran). Does nothing if it already settled."""
+    if p.settled:
+        return
+    await asyncio.shield(
+        _finish(
+            db,
+            settings,
+            p,
+            response=None,
+            error=TenantryError(reason),
+            started=time.monotonic(),
+            streamed=True,
+        )
+    )
+
+
 async def run(db: Database, settings: Settings, p: Prepared) -> dict[str, Any]:
     """Call and wait. A provider failure is recorded, then raised with the execution's id."""
     started = time.monotonic()
     client = None
+    error: TenantryError | None = None
     try:
         client = await llm.client_for(p.provider, settings)
         response = await client.chat(p.request)
     except TenantryError as exc:
-        view = await _finish(
-            db, settings, p, response=None, error=exc, started=started, streamed=False
-        )
-        exc.extra["execution_id"] = view["id"]
+        error = exc
+    except Exception as exc:
+        error = _unexpected(p, exc)
+    except BaseException:  # cancelled: the hold is given back and the attempt recorded
+        await release(db, settings, p, "The request was cancelled before the answer came.")
         raise
     finally:
         if client is not None:
             await client.aclose()
+    if error is not None:
+        view = await _finish(
+            db, settings, p, response=None, error=error, started=started, streamed=False
+        )
+        error.extra["execution_id"] = view["id"]
+        raise error
     return await _finish(
         db, settings, p, response=response, error=None, started=started, streamed=False
     )
 
 
 async def stream(db: Database, settings: Settings, p: Prepared) -> AsyncIterator[dict[str, Any]]:
-    """Server-sent events: ``text`` and ``tool_call`` deltas, then ``done`` with the recorded
-    execution — or ``error`` (also recorded)."""
+    """Server-sent events: ``start``, ``text`` and ``tool_call`` deltas, then ``done`` with the
+    recorded execution — or ``error`` (also recorded). However the stream ends — the client
+    leaving at any point included — the quota hold is settled exactly once."""
     started = time.monotonic()
     client = None
     text: list[str] = []
     response: ChatResponse | None = None
     error: TenantryError | None = None
-    yield {
-        "event": "start",
-        "data": {
-            "prompt": p.slug,
-            "version": p.version,
-            "label": p.label,
-            "provider": p.provider.name,
-            "model": p.request.model,
-        },
-    }
     try:
+        yield {
+            "event": "start",
+            "data": {
+                "prompt": p.slug,
+                "version": p.version,
+                "label": p.label,
+                "provider": p.provider.name,
+                "model": p.request.model,
+            },
+        }
         client = await llm.client_for(p.provider, settings)
         async for ev in client.stream(p.request):
             if ev.type == "text" and ev.text:
@@ -249,31 +301,37 @@ async def stream(db: Database, settings: Settings, p: Prepared) -> AsyncIterator
     except TenantryError as exc:
         error = exc
     except (GeneratorExit, asyncio.CancelledError):
-        # The client went away: release the quota and record what was said so far.
+        # The client went away: give the hold back and record what was said so far.
         if client is not None:
             await client.aclose()
-        gone = TenantryError("The client disconnected before the answer finished.")
-        await asyncio.shield(
-            _finish(
-                db,
-                settings,
-                p,
-                response=None,
-                error=gone,
-                started=started,
-                streamed=True,
-                partial_text="".join(text),
+            client = None
+        if not p.settled:
+            gone = TenantryError("The client disconnected before the answer finished.")
+            await asyncio.shield(
+                _finish(
+                    db,
+                    settings,
+                    p,
+                    response=None,
+                    error=gone,
+                    started=started,
+                    streamed=True,
+                    partial_text="".join(text),
+                )
             )
-        )
         raise
-    except Exception as exc:  # an adapter bug must still settle the quota and be recorded
-        log.exception("streamed execution failed")
-        error = TenantryError(f"The call failed unexpectedly ({type(exc).__name__}).")
+    except Exception as exc:
+        error = _unexpected(p, exc)
     finally:
         if client is not None:
             await client.aclose()
+    if p.settled:
+        return
     if error is None and response is None:
-        error = TenantryError("The provider's stream ended without a final message.")
+        error = ProviderError(
+            f"Provider '{p.provider.name}' ended its stream without a final message.",
+            provider=p.provider.name,
+        )
     view = await _finish(
         db,
         settings,

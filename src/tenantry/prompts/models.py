@@ -133,6 +133,19 @@ class QuotaUsage(Base):
     micros_reserved: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
 
+class QuotaReservation(IdMixin, Base):
+    """One call's hold on the quota, until it settles. A process that dies mid-call leaves its
+    row behind; the sweep in ``prompts.quotas`` releases rows older than any call can take."""
+
+    __tablename__ = "prompt_quota_reservations"
+
+    org_id: Mapped[str] = mapped_column(_org(), index=True)
+    period: Mapped[str] = mapped_column(sa.String(7))
+    tokens: Mapped[int] = mapped_column(sa.BigInteger)
+    micros: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Execution(IdMixin, Base):
     """One rendered-and-called prompt: what went in (unless the caller opted out), what came
     out, what it used and cost."""

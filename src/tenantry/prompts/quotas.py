@@ -9,8 +9,9 @@ Settling swaps the reservation for what the provider reported.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantry.core.db import Database, utcnow
 from tenantry.core.errors import RateLimited, TenantryError, ValidationFailed
 from tenantry.llm.pricing import usd
-from tenantry.prompts.models import PromptSettings, QuotaUsage
+from tenantry.prompts.models import PromptSettings, QuotaReservation, QuotaUsage
 from tenantry.tenancy import audit
 from tenantry.tenancy.context import OrgContext
 
@@ -49,6 +50,7 @@ def estimate_tokens(texts: list[str]) -> int:
 
 @dataclass
 class Reservation:
+    id: str
     org_id: str
     period: str
     tokens: int
@@ -166,8 +168,14 @@ async def _ensure_row(session: AsyncSession, org_id: str, period: str) -> None:
     )
 
 
-async def reserve(db: Database, *, org_id: str, tokens: int, micros: int) -> Reservation:
-    """Hold ``tokens`` and ``micros`` for a call about to be made, or refuse with 429."""
+async def reserve(
+    db: Database, *, org_id: str, tokens: int, micros: int, stale_after: float = 3600.0
+) -> Reservation:
+    """Hold ``tokens`` and ``micros`` for a call about to be made, or refuse with 429.
+
+    ``stale_after``: seconds after which a reservation whose call never settled (its process
+    died) is released by the sweep."""
+    await sweep(db, older_than=stale_after)
     now = utcnow()
     period = period_of(now)
     async with db.session() as session:
@@ -193,9 +201,16 @@ async def reserve(db: Database, *, org_id: str, tokens: int, micros: int) -> Res
             )
             .execution_options(synchronize_session=False)
         )
-        await session.commit()
         if result.rowcount == 1:
-            return Reservation(org_id, period, tokens, micros)
+            row = QuotaReservation(
+                org_id=org_id, period=period, tokens=tokens, micros=micros, created_at=now
+            )
+            session.add(row)
+            await session.flush()
+            held = Reservation(row.id, org_id, period, tokens, micros)
+            await session.commit()
+            return held
+        await session.commit()
         now_usage = await usage(session, org_id=org_id, now=now)
     reset = now_usage["resets_at"]
     retry_after = max(1, int((reset - now).total_seconds()))
@@ -230,17 +245,59 @@ async def reserve(db: Database, *, org_id: str, tokens: int, micros: int) -> Res
 async def settle(
     db: Database, r: Reservation, *, tokens_used: int, micros_used: int | None
 ) -> None:
-    """Swap the reservation for what was really used (zero when the call failed)."""
+    """Swap the reservation for what was really used (zero when the call failed). Exactly once:
+    the reservation row is deleted first, and only the deleter gives the hold back."""
     async with db.session() as session:
+        gone = await session.execute(sa.delete(QuotaReservation).where(QuotaReservation.id == r.id))
+        held = gone.rowcount == 1  # else the sweep already released it
         await session.execute(
             sa.update(QuotaUsage)
             .where(QuotaUsage.org_id == r.org_id, QuotaUsage.period == r.period)
             .values(
-                tokens_reserved=QuotaUsage.tokens_reserved - r.tokens,
-                micros_reserved=QuotaUsage.micros_reserved - r.micros,
+                tokens_reserved=QuotaUsage.tokens_reserved - (r.tokens if held else 0),
+                micros_reserved=QuotaUsage.micros_reserved - (r.micros if held else 0),
                 tokens_used=QuotaUsage.tokens_used + tokens_used,
                 micros_used=QuotaUsage.micros_used + (micros_used or 0),
             )
             .execution_options(synchronize_session=False)
         )
         await session.commit()
+
+
+_last_sweep = 0.0
+_SWEEP_EVERY = 60.0
+
+
+async def sweep(db: Database, *, older_than: float, force: bool = False) -> int:
+    """Release reservations older than any call can take (their process died mid-call), at
+    most once a minute per process. Returns how many were released."""
+    global _last_sweep
+    if not force and time.monotonic() - _last_sweep < _SWEEP_EVERY:
+        return 0
+    _last_sweep = time.monotonic()
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    released = 0
+    async with db.session() as session:
+        stale = (
+            await session.scalars(
+                sa.select(QuotaReservation).where(QuotaReservation.created_at < cutoff).limit(500)
+            )
+        ).all()
+        for r in [Reservation(x.id, x.org_id, x.period, x.tokens, x.micros) for x in stale]:
+            gone = await session.execute(
+                sa.delete(QuotaReservation).where(QuotaReservation.id == r.id)
+            )
+            if gone.rowcount != 1:
+                continue  # settled meanwhile
+            await session.execute(
+                sa.update(QuotaUsage)
+                .where(QuotaUsage.org_id == r.org_id, QuotaUsage.period == r.period)
+                .values(
+                    tokens_reserved=QuotaUsage.tokens_reserved - r.tokens,
+                    micros_reserved=QuotaUsage.micros_reserved - r.micros,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            released += 1
+        await session.commit()
+    return released

@@ -62,7 +62,7 @@ async def create_part(
 @parts_router.get("/{part}")
 async def get_part(
     part: str,
-    version: int | None = Query(None, ge=1),
+    version: int | None = Query(None, ge=1, le=2**31 - 1),
     ctx: OrgContext = requires(P.PROMPTS_READ),
     session=Depends(db_session),
 ):
@@ -152,7 +152,7 @@ async def _filters(
 @log_router.get("")
 async def list_executions(
     prompt: str | None = Query(None, description="A prompt's slug or id"),
-    version: int | None = Query(None, ge=1),
+    version: int | None = Query(None, ge=1, le=2**31 - 1),
     model: str | None = None,
     status: str | None = Query(None, description="succeeded or failed"),
     since: datetime | date | None = Query(None, description="From this date or time (UTC)"),
@@ -171,7 +171,7 @@ async def list_executions(
 async def execution_totals(
     by: str = Query("prompt", description="prompt, day or model"),
     prompt: str | None = None,
-    version: int | None = Query(None, ge=1),
+    version: int | None = Query(None, ge=1, le=2**31 - 1),
     model: str | None = None,
     status: str | None = None,
     since: datetime | date | None = None,

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenantry.core.errors import ValidationFailed
 from tenantry.prompts.spec import PromptSpec, load_dict, load_yaml
 
+MAX_VERSION = 2**31 - 1
+
 
 class PromptIn(BaseModel):
     """A prompt's content as YAML text or as the spec object (one of the two)."""
@@ -57,16 +59,16 @@ class RenderIn(BaseModel):
 
     inputs: dict[str, Any] = Field(default_factory=dict)
     label: str | None = Field(default=None, description="Default: production")
-    version: int | None = None
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 class ModelOverride(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     provider: str | None = None
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=10_000_000)
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop: list[str] | None = None
 
@@ -82,7 +84,9 @@ class ExecuteIn(RenderIn):
 class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int | None = Field(default=None, description="The version the label points at")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="The version the label points at"
+    )
 
 
 class PartIn(BaseModel):
@@ -95,10 +99,10 @@ class PartIn(BaseModel):
 
 
 class SettingsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    monthly_token_limit: int | None = Field(default=None, ge=0)
-    monthly_spend_limit_usd: float | None = Field(default=None, ge=0)
+    monthly_token_limit: int | None = Field(default=None, ge=0, le=10**15)
+    monthly_spend_limit_usd: float | None = Field(default=None, ge=0, le=1_000_000_000)
     protected_labels: list[str] | None = None
     store_inputs: bool | None = None
-    retention_days: int | None = Field(default=None, ge=1)
+    retention_days: int | None = Field(default=None, ge=1, le=36500)

@@ -298,6 +298,13 @@ def check_label_name(name: str) -> str:
     return name
 
 
+async def check_labels(session: AsyncSession, ctx: OrgContext, names: list[str]) -> None:
+    """Refuse labels a save could not apply — before the save, so nothing is half done."""
+    for name in names:
+        check_label_name(name)
+        await _check_label_permission(session, ctx, name)
+
+
 async def move_label(
     session: AsyncSession, *, ctx: OrgContext, ref: str, name: str, version: int
 ) -> dict[str, int]:

@@ -31,6 +31,27 @@ _TYPE_HINTS = {"str": "string", "text": "string", "int": "integer", "float": "nu
 _TYPE_HINTS |= {"bool": "boolean", "list": "array", "dict": "object", "choice": "enum"}
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_MODEL_KEYS = frozenset(
+    {
+        "n",
+        "best_of",
+        "max_completion_tokens",
+        "max_output_tokens",
+        "max_tokens_to_sample",
+        "generationConfig",
+        "generation_config",
+        "stream",
+        "stream_options",
+        "model",
+        "messages",
+        "tools",
+        "tool_choice",
+        "functions",
+        "system",
+        "contents",
+        "systemInstruction",
+    }
+)
 # Names the registry's own pages and routes use next to a prompt's id.
 RESERVED_IDS = frozenset({"new", "parts", "executions", "settings", "validate", "preview"})
 TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -148,9 +169,21 @@ class ModelConfig(BaseModel):
     provider: str | None = None
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=10_000_000)
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _no_overriding_extras(self) -> ModelConfig:
+        # Extras go to the provider as they are: none may change what the call is (the model,
+        # the messages, streaming) or how much it may produce (quotas reserve max_tokens).
+        taken = sorted(set(self.model_extra or {}) & RESERVED_MODEL_KEYS)
+        if taken:
+            raise ValueError(
+                f"{taken[0]}: is set by Tenantry; use max_tokens for the output size (one "
+                "answer per call), and the prompt's messages and tools for the rest"
+            )
+        return self
 
 
 class ToolSpec(BaseModel):

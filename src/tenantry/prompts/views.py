@@ -49,6 +49,7 @@ async def create_prompt(
 ):
     """Create a prompt (version 1). Its content is validated first; an error refuses it whole."""
     spec = body.parsed()
+    await service.check_labels(session, ctx, body.labels)
     prompt, version, created = await service.save(
         session, ctx=ctx, spec=spec, message=body.message, create_only=True
     )
@@ -94,7 +95,7 @@ async def preview(
 async def get_prompt(
     prompt: str,
     label: str | None = Query(None, description="Default: production"),
-    version: int | None = Query(None, ge=1),
+    version: int | None = Query(None, ge=1, le=2**31 - 1),
     ctx: OrgContext = requires(P.PROMPTS_READ),
     session=Depends(db_session),
 ):
@@ -119,6 +120,7 @@ async def save_prompt(
     """Save new content: a new version if anything changed (201), none otherwise (200)."""
     existing = await service.find_prompt(session, org_id=ctx.org.id, ref=prompt)
     spec = body.parsed(existing.slug)
+    await service.check_labels(session, ctx, body.labels)
     found, version, created = await service.save(session, ctx=ctx, spec=spec, message=body.message)
     return await _saved(session, ctx, found, version, created, body.labels)
 
@@ -172,8 +174,12 @@ async def get_version(
 @router.get("/{prompt}/diff")
 async def diff(
     prompt: str,
-    from_version: int | None = Query(None, alias="from", description="Default: to − 1"),
-    to_version: int | None = Query(None, alias="to", description="Default: the latest"),
+    from_version: int | None = Query(
+        None, alias="from", ge=0, le=2**31 - 1, description="Default: to − 1"
+    ),
+    to_version: int | None = Query(
+        None, alias="to", ge=1, le=2**31 - 1, description="Default: the latest"
+    ),
     ctx: OrgContext = requires(P.PROMPTS_READ),
     session=Depends(db_session),
 ):
@@ -291,5 +297,10 @@ async def execute_prompt(
     )
     prepared = await execute.prepare(session, db, settings, ctx=ctx, ref=prompt, options=options)
     if body.stream:
-        return event_stream(execute.stream(db, settings, prepared))
+        return event_stream(
+            execute.stream(db, settings, prepared),
+            after=lambda: execute.release(
+                db, settings, prepared, "The client left before the answer began."
+            ),
+        )
     return await execute.run(db, settings, prepared)
