@@ -11,6 +11,7 @@ with exactly the part versions it pinned.
 from __future__ import annotations
 
 import json
+import pprint
 import re
 import threading
 from collections import OrderedDict
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.defaults import DEFAULT_FILTERS
@@ -37,7 +39,8 @@ from jinja2.utils import Cycler, Joiner, Namespace
 from tenantry.core.errors import ValidationFailed
 from tenantry.prompts import sandbox_limits as limits
 from tenantry.prompts.sandbox_limits import Refused
-from tenantry.prompts.spec import PromptSpec, yaml_value
+from tenantry.prompts.spec import PromptSpec
+from tenantry.prompts.spec import _Dumper as _SpecDumper
 
 # Names from web frameworks and Python that templates can't reach; named in the error so
 # "{{ config }}"-style probes get a clear answer rather than a plain undefined variable.
@@ -59,10 +62,39 @@ def _json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
+class _YamlDumper(_SpecDumper):
+    """spec.yaml_value's dumper, checking the deadline at every value and node: PyYAML is
+    Python, some microseconds a node (the filter's input is size-checked before)."""
+
+    def represent_data(self, data: Any) -> Any:
+        limits.tick()
+        return super().represent_data(data)
+
+    def serialize_node(self, node: Any, parent: Any, index: Any) -> None:
+        limits.tick()
+        super().serialize_node(node, parent, index)
+
+
 def _yaml(value: Any) -> str:
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
-    return yaml_value(value)
+    # As spec.yaml_value, with the ticking dumper.
+    text = yaml.dump(
+        value, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    return text.removesuffix("\n...\n").removesuffix("\n")
+
+
+class _Printer(pprint.PrettyPrinter):
+    """Jinja's pprint filter (pprint.pformat), checking the deadline at every value."""
+
+    def format(self, obj: Any, context: Any, maxlevels: Any, level: Any) -> Any:
+        limits.tick()
+        return super().format(obj, context, maxlevels, level)
+
+
+def _pprint(value: Any) -> str:
+    return _Printer().pformat(value)
 
 
 def _default(value: Any, fallback: Any = "", boolean: bool = True) -> Any:
@@ -81,6 +113,7 @@ _FILTERS = {
         **DEFAULT_FILTERS,
         "json": _json,
         "yaml": _yaml,
+        "pprint": _pprint,
         "default": _default,
         "d": _default,
     }.items()  # fmt: skip
@@ -217,9 +250,15 @@ class _Env(ImmutableSandboxedEnvironment):
         limits.tick()
         target = getattr(obj, "__wrapped__", obj)  # str.format arrives wrapped by the sandbox
         owner = getattr(target, "__self__", None)
-        if isinstance(owner, str):
+        if isinstance(owner, str | bytes | bytearray):
             args = limits.check_method(getattr(target, "__name__", ""), owner, args, kwargs)
         return limits.sized(super().call(context, obj, *args, **kwargs))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        # Also what filters' attribute= arguments (sort, groupby, map, sum...) go through, once
+        # per item and per dotted part: Python loops that would otherwise never tick.
+        limits.tick()
+        return super().getitem(obj, argument)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         limits.check_binop(operator, left, right)
