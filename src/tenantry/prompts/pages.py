@@ -259,19 +259,14 @@ async def preview(
 ):
     """Render the unsaved YAML with these inputs and the parts' current versions."""
     from tenantry.prompts.inputs import coerce_inputs
-    from tenantry.prompts.sandbox import render
+    from tenantry.prompts.rendering import render_off_loop
 
     settings = settings_of(request)
     try:
         spec = load_yaml(str(form.get("yaml", "")))
-        given = exec_pages.form_inputs(form)
-        rendered = render(
-            spec,
-            coerce_inputs(spec.inputs, given, allow_extra=True),
-            await parts.latest_contents(session, org_id=ctx.org.id),
-            max_chars=settings.prompt_render_max_chars,
-            timeout_seconds=settings.prompt_render_timeout_seconds,
-        )
+        inputs = coerce_inputs(spec.inputs, exec_pages.form_inputs(form), allow_extra=True)
+        known = await parts.latest_contents(session, org_id=ctx.org.id)
+        rendered = await render_off_loop(settings, spec, inputs, known)
     except TenantryError as exc:
         return exec_pages.problem(exc)
     return {"rendered": rendered.to_dict()}

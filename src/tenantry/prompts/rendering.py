@@ -5,6 +5,7 @@ small in-process LRU keyed by the version's row id: only the label lookup hits t
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,21 @@ async def load_version(session: AsyncSession, *, org_id: str, version) -> tuple[
     return spec, contents
 
 
+async def render_off_loop(
+    settings: Settings, spec: PromptSpec, inputs: dict[str, Any], parts: dict[str, str]
+) -> Rendered:
+    """Render in a worker thread, within the configured limits: a render may run up to its
+    time limit, and no other request should wait for it."""
+    return await asyncio.to_thread(
+        render,
+        spec,
+        inputs,
+        parts,
+        max_chars=settings.prompt_render_max_chars,
+        timeout_seconds=settings.prompt_render_timeout_seconds,
+    )
+
+
 async def render_stored(
     session: AsyncSession,
     settings: Settings,
@@ -62,13 +78,7 @@ async def render_stored(
     )
     spec, contents = await load_version(session, org_id=org_id, version=row)
     coerced = coerce_inputs(spec.inputs, inputs or {})
-    rendered = render(
-        spec,
-        coerced,
-        contents,
-        max_chars=settings.prompt_render_max_chars,
-        timeout_seconds=settings.prompt_render_timeout_seconds,
-    )
+    rendered = await render_off_loop(settings, spec, coerced, contents)
     return Found(
         prompt_id=prompt.id,
         slug=prompt.slug,

@@ -75,19 +75,13 @@ async def preview(
 ):
     """Render unsaved YAML with the parts' current versions: the editor's live preview."""
     from tenantry.prompts.inputs import coerce_inputs
-    from tenantry.prompts.sandbox import render
     from tenantry.prompts.spec import load_yaml
 
     known = await parts.latest_contents(session, org_id=ctx.org.id)
     problems = validate_yaml(body.yaml, known)
     spec = load_yaml(body.yaml)
-    rendered = render(
-        spec,
-        coerce_inputs(spec.inputs, body.inputs),
-        known,
-        max_chars=settings.prompt_render_max_chars,
-        timeout_seconds=settings.prompt_render_timeout_seconds,
-    )
+    inputs = coerce_inputs(spec.inputs, body.inputs)
+    rendered = await rendering.render_off_loop(settings, spec, inputs, known)
     return {"rendered": rendered.to_dict(), "problems": problems}
 
 
