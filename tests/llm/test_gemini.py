@@ -164,3 +164,28 @@ async def test_list_models(gemini_server):
         models = await client.list_models()
     assert models == gemini_server.models
     assert gemini_server.requests[0].path == "/v1beta/models"
+
+
+async def test_a_thinking_models_call_signature_goes_back_with_the_call(gemini_server):
+    call = {
+        "functionCall": {"name": "search_docs", "args": {"q": "x"}},
+        "thoughtSignature": "sig==",
+    }
+    gemini_server.script(
+        Reply(body={"candidates": [{"content": {"role": "model", "parts": [call]}}]}),
+        Reply(text="done"),
+    )
+    async with client_for(gemini_server.config()) as client:
+        first = await client.chat(ask(Message("user", "define"), tools=[SEARCH]))
+        made = first.tool_calls[0]
+        assert made.provider_data == {"thoughtSignature": "sig=="}
+        await client.chat(
+            ask(
+                Message("user", "define"),
+                Message("assistant", tool_calls=[made]),
+                Message("tool", "found", tool_call_id=made.id, name="search_docs"),
+                tools=[SEARCH],
+            )
+        )
+    sent = gemini_server.requests[1].body["contents"][1]["parts"][0]
+    assert sent["thoughtSignature"] == "sig==" and sent["functionCall"]["name"] == "search_docs"

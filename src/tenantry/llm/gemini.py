@@ -54,7 +54,11 @@ class GeminiClient(BaseClient):
                     parts.append({"text": m.content})
                 for c in m.tool_calls if m.role == "assistant" else []:
                     names[c.id] = c.name
-                    parts.append({"functionCall": {"name": c.name, "args": c.arguments}})
+                    part = {"functionCall": {"name": c.name, "args": c.arguments}}
+                    if c.provider_data.get("thoughtSignature"):
+                        # Thinking models refuse a call sent back without its signature.
+                        part["thoughtSignature"] = c.provider_data["thoughtSignature"]
+                    parts.append(part)
             if not parts:
                 continue
             role = "model" if m.role == "assistant" else "user"
@@ -132,7 +136,10 @@ class GeminiClient(BaseClient):
         fn = part["functionCall"]
         name = fn.get("name", "")
         args = self.parse_arguments(name, fn.get("args"))
-        return ToolCall(id=fn.get("id") or f"call_{ordinal}", name=name, arguments=args)
+        extra = {"thoughtSignature": part["thoughtSignature"]} if "thoughtSignature" in part else {}
+        return ToolCall(
+            id=fn.get("id") or f"call_{ordinal}", name=name, arguments=args, provider_data=extra
+        )
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         model = self.model_of(request)

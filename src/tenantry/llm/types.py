@@ -21,6 +21,9 @@ class ToolCall:
     id: str
     name: str
     arguments: dict[str, Any]  # parsed; adapters refuse arguments that are not a JSON object
+    # Opaque values a provider wants back with the call on the next turn (Gemini's
+    # thoughtSignature); callers keep the ToolCall as it came and never read this.
+    provider_data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
