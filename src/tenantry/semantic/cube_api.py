@@ -60,7 +60,8 @@ def _pivot(query_type: str, results: list[dict]) -> dict:
     return {**(results[0]["query"] if results else {}), "queryType": query_type}
 
 
-@router.api_route("/load", methods=["GET", "POST"])
+@router.api_route("/load", methods=["GET"], operation_id="cube_load_get")
+@router.api_route("/load", methods=["POST"], operation_id="cube_load_post")
 async def load(request: Request, tenant=cube_caller(), session=Depends(db_session)):
     """Run a query. `queryType=multi` (what the official client sends) answers
     {queryType, results, pivotQuery, slowQuery}; otherwise a regular query answers its result.
@@ -103,7 +104,8 @@ def _sql_body(compiled) -> dict:
     }
 
 
-@router.api_route("/sql", methods=["GET", "POST"])
+@router.api_route("/sql", methods=["GET"], operation_id="cube_sql_get")
+@router.api_route("/sql", methods=["POST"], operation_id="cube_sql_post")
 async def sql(request: Request, tenant=cube_caller(), session=Depends(db_session)):
     """The SQL a query compiles to, for this caller (access policies applied)."""
     query = _parse((await _params(request)).get("query"))
@@ -113,7 +115,8 @@ async def sql(request: Request, tenant=cube_caller(), session=Depends(db_session
     return {"queryType": query_type, "sql": [_sql_body(c) for c in compiled]}
 
 
-@router.api_route("/dry-run", methods=["GET", "POST"])
+@router.api_route("/dry-run", methods=["GET"], operation_id="cube_dry_run_get")
+@router.api_route("/dry-run", methods=["POST"], operation_id="cube_dry_run_post")
 async def dry_run(request: Request, tenant=cube_caller(), session=Depends(db_session)):
     """Validate and normalize a query without running it."""
     query = _parse((await _params(request)).get("query"))
