@@ -497,6 +497,8 @@ def test_the_run_panel_streams_and_shows_refusals(client, world, openai_server):
         "inputs": json.dumps({"name": "Ann"}),
         "store_inputs": "false",
         "temperature": "0.5",
+        "top_p": "0.9",
+        "stop": "END, ###",
     }
     events, name = [], None
     with client.stream("POST", url, data=form) as r:
@@ -511,7 +513,8 @@ def test_the_run_panel_streams_and_shows_refusals(client, world, openai_server):
     done = events[-1][1]
     assert done["output"] == "Hello Ann!" and done["input_tokens"] == 9
     assert done["inputs_stored"] is False and done["label"] == "production"
-    assert openai_server.requests[-1].body["temperature"] == 0.5
+    sent = openai_server.requests[-1].body
+    assert (sent["temperature"], sent["top_p"], sent["stop"]) == (0.5, 0.9, ["END", "###"])
     # Refusals are JSON naming the problem: a bad input, then the monthly quota.
     r = client.post(url, data=form | {"inputs": "{}"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "inputs.name"

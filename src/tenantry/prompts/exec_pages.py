@@ -332,9 +332,13 @@ def _model_override(form: FormData) -> dict[str, Any]:
     from tenantry.prompts.schemas import ModelOverride
 
     raw = {k: str(form.get(k, "") or "").strip() for k in ("provider", "model")}
-    raw |= {k: str(form.get(k, "") or "").strip() for k in ("temperature", "max_tokens")}
+    raw |= {k: str(form.get(k, "") or "").strip() for k in ("temperature", "max_tokens", "top_p")}
+    stop = [s.strip() for s in str(form.get("stop", "") or "").split(",") if s.strip()]
+    chosen_raw: dict[str, Any] = {k: v for k, v in raw.items() if v}
+    if stop:
+        chosen_raw["stop"] = stop
     try:
-        chosen = ModelOverride.model_validate({k: v for k, v in raw.items() if v})
+        chosen = ModelOverride.model_validate(chosen_raw)
     except ValidationError as exc:
         raise ValidationFailed.nested(exc, "model") from None
     return chosen.model_dump(exclude_none=True)
