@@ -387,6 +387,22 @@ def test_provider_form_stores_the_key_and_no_page_shows_it(client, world, openai
     assert "loop: Connected" in r.text
     assert openai_server.requests[-1].headers["authorization"] == f"Bearer {key}"
     assert "gpt-4.1" in r.text and key not in r.text
+    # Extra headers: write-only like the key; the edit page names them, never their values.
+    r = client.post(
+        f"{llm}/providers/{provider['id']}",
+        data=form | {"api_key": "", "headers": "X-Gateway-Tenant: gw-secret-77\n"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    client.post(f"{llm}/providers/{provider['id']}/test", data={"csrf_token": token})
+    assert openai_server.requests[-1].headers["x-gateway-tenant"] == "gw-secret-77"
+    edit = client.get(f"{llm}/providers/{provider['id']}").text
+    assert "X-Gateway-Tenant" in edit and "gw-secret-77" not in edit
+    r = client.post(
+        f"{llm}/providers/{provider['id']}",
+        data=form | {"api_key": "", "headers": "no colon here"},
+    )
+    assert r.status_code == 422 and "Name: value" in r.text
     # A refused form shows the problem and does not echo the key.
     r = client.post(f"{llm}/providers", data=form | {"name": "Bad Name"})
     assert r.status_code == 422 and "lowercase" in r.text and key not in r.text

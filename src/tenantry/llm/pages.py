@@ -3,6 +3,7 @@ connection test, and the model prices used for costs (shipped, and the organizat
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,24 @@ async def providers_page(
     return await _page(request, session, ctx)
 
 
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+
+
+def _headers(text: str) -> dict[str, str]:
+    """``Name: value`` lines; the values are secrets and never shown in an error."""
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not _HEADER_NAME.match(name.strip()) or not value.strip():
+            raise ValidationFailed.field(
+                "headers", f"line {number} is not `Name: value` (one header per line)"
+            )
+        out[name.strip()] = value.strip()
+    return out
+
+
 def _data(form: FormData, *, creating: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """(what the service gets, what the form shows again). A blank key keeps the stored one."""
     typed: dict[str, Any] = {k: str(form.get(k, "") or "").strip() for k in FIELDS}
@@ -75,6 +94,11 @@ def _data(form: FormData, *, creating: bool) -> tuple[dict[str, Any], dict[str, 
         data["api_key"] = key.strip()
     elif form.get("clear_api_key") is not None and not creating:
         data["api_key"] = ""
+    headers = _headers(str(form.get("headers", "") or ""))
+    if headers:
+        data["headers"] = headers
+    elif form.get("clear_headers") is not None and not creating:
+        data["headers"] = {}
     if creating or typed["is_default"]:
         data["is_default"] = typed["is_default"]
     return data, typed
