@@ -8,11 +8,16 @@ the server's own sandbox, render and execute them on the server.
     p.render(customer="Ada", orders=[...]).messages
     tn.prompts.execute("order-summary", inputs={...}, stream=True)   # SSE events
 
+    async with AsyncTenantry("https://tenantry.example.com", api_key="tny_…") as tn:
+        p = await tn.prompts.get("order-summary", fallback="Summarise {{ orders }}")
+        async for event in await tn.prompts.execute("order-summary", {...}, stream=True): ...
+
 Importing this needs only httpx and the standard library; local rendering imports the
 sandbox (Jinja2, pydantic, PyYAML) on first use.
 """
 
 from tenantry.client._api import ExecutionsAPI, PromptsAPI, Tenantry
+from tenantry.client._async import AsyncExecutionsAPI, AsyncPromptsAPI, AsyncTenantry
 from tenantry.client._errors import (
     Conflict,
     ConnectionFailed,
@@ -27,6 +32,9 @@ from tenantry.client._errors import (
 from tenantry.client._prompt import Prompt
 
 __all__ = [
+    "AsyncExecutionsAPI",
+    "AsyncPromptsAPI",
+    "AsyncTenantry",
     "Conflict",
     "ConnectionFailed",
     "ExecutionsAPI",
