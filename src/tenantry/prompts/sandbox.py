@@ -10,8 +10,6 @@ with exactly the part versions it pinned.
 
 from __future__ import annotations
 
-import json
-import pprint
 import re
 import threading
 from collections import OrderedDict
@@ -19,10 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator, optimizeconst
-from jinja2.defaults import DEFAULT_FILTERS
 from jinja2.exceptions import (
     SecurityError,
     TemplateNotFound,
@@ -37,10 +33,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Joiner, Namespace
 
 from tenantry.core.errors import ValidationFailed
+from tenantry.prompts import sandbox_checks as checks
 from tenantry.prompts import sandbox_limits as limits
+from tenantry.prompts.sandbox_filters import FILTERS, ITER
 from tenantry.prompts.sandbox_limits import Refused
 from tenantry.prompts.spec import PromptSpec
-from tenantry.prompts.spec import _Dumper as _SpecDumper
 
 # Names from web frameworks and Python that templates can't reach; named in the error so
 # "{{ config }}"-style probes get a clear answer rather than a plain undefined variable.
@@ -49,76 +46,7 @@ FORBIDDEN_NAMES = frozenset(
     | {"__builtins__", "__import__", "builtins", "eval", "exec", "open", "getattr", "globals"}
 )
 GLOBAL_NAMES = frozenset({"range", "dict", "namespace", "cycler", "joiner"})
-_ITER = "tenantry:iter"  # a filter name templates cannot spell, wrapped around loop iterables
 _DUNDER = re.compile(r"(?:^|[.\[])__\w+__")
-
-
-# --- filters --------------------------------------------------------------------------------
-
-
-def _json(value: Any, indent: int | None = None) -> str:
-    if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
-    return json.dumps(value, ensure_ascii=False, indent=indent)
-
-
-class _YamlDumper(_SpecDumper):
-    """spec.yaml_value's dumper, checking the deadline at every value and node: PyYAML is
-    Python, some microseconds a node (the filter's input is size-checked before)."""
-
-    def represent_data(self, data: Any) -> Any:
-        limits.tick()
-        return super().represent_data(data)
-
-    def serialize_node(self, node: Any, parent: Any, index: Any) -> None:
-        limits.tick()
-        super().serialize_node(node, parent, index)
-
-
-def _yaml(value: Any) -> str:
-    if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
-    # As spec.yaml_value, with the ticking dumper.
-    text = yaml.dump(
-        value, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, default_flow_style=False
-    )
-    return text.removesuffix("\n...\n").removesuffix("\n")
-
-
-class _Printer(pprint.PrettyPrinter):
-    """Jinja's pprint filter (pprint.pformat), checking the deadline at every value."""
-
-    def format(self, obj: Any, context: Any, maxlevels: Any, level: Any) -> Any:
-        limits.tick()
-        return super().format(obj, context, maxlevels, level)
-
-
-def _pprint(value: Any) -> str:
-    return _Printer().pformat(value)
-
-
-def _default(value: Any, fallback: Any = "", boolean: bool = True) -> Any:
-    """Undefined and None are missing; with ``boolean`` (the default) so are "", [] and {}
-    (but not 0 or false, which are real values)."""
-    if isinstance(value, Undefined) or value is None:
-        return fallback
-    if boolean and isinstance(value, str | list | tuple | dict) and not value:
-        return fallback
-    return value
-
-
-_FILTERS = {
-    name: limits.guard_filter(name, f)
-    for name, f in {
-        **DEFAULT_FILTERS,
-        "json": _json,
-        "yaml": _yaml,
-        "pprint": _pprint,
-        "default": _default,
-        "d": _default,
-    }.items()  # fmt: skip
-}
-_FILTERS[_ITER] = limits.guard_iter
 
 
 # --- the environment ------------------------------------------------------------------------
@@ -204,9 +132,9 @@ class _Env(ImmutableSandboxedEnvironment):
             finalize=limits.finalize,
             auto_reload=False,  # parts of one environment never change
         )
-        self.filters = dict(_FILTERS)
+        self.filters = dict(FILTERS)
         self.globals = {
-            "range": limits.safe_range, "dict": dict, "namespace": Namespace, "cycler": Cycler,
+            "range": checks.safe_range, "dict": dict, "namespace": Namespace, "cycler": Cycler,
             "joiner": Joiner,
         }  # fmt: skip
         self._loaded: dict[str, Any] = {}  # part name -> its template; see get_template
@@ -233,7 +161,7 @@ class _Env(ImmutableSandboxedEnvironment):
         for lineno, message in sandbox_problems(tree):
             raise Refused(message, lineno=lineno, name=name)
         for loop in tree.find_all(nodes.For):  # every loop ticks the deadline
-            loop.iter = nodes.Filter(loop.iter, _ITER, [], [], None, None, lineno=loop.lineno)
+            loop.iter = nodes.Filter(loop.iter, ITER, [], [], None, None, lineno=loop.lineno)
         return tree
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
@@ -251,7 +179,7 @@ class _Env(ImmutableSandboxedEnvironment):
         target = getattr(obj, "__wrapped__", obj)  # str.format arrives wrapped by the sandbox
         owner = getattr(target, "__self__", None)
         if isinstance(owner, str | bytes | bytearray):
-            args = limits.check_method(getattr(target, "__name__", ""), owner, args, kwargs)
+            args = checks.check_method(getattr(target, "__name__", ""), owner, args, kwargs)
         return limits.sized(super().call(context, obj, *args, **kwargs))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
@@ -261,7 +189,7 @@ class _Env(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        limits.check_binop(operator, left, right)
+        checks.check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
 
