@@ -80,6 +80,15 @@ async def unique_or_conflict(session: AsyncSession, field: str, message: str):
         raise Conflict(message, errors=[{"field": field, "message": "is taken"}]) from None
 
 
+def insert_for(session: AsyncSession, table):
+    """The dialect's INSERT (SQLite or PostgreSQL), for ``on_conflict_do_nothing``."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}

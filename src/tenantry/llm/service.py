@@ -29,7 +29,6 @@ DEFAULT_URLS = {
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
 }
-_SECRET_FIELDS = frozenset({"api_key", "headers"})
 
 
 def provider_view(p: LLMProvider) -> dict[str, Any]:
@@ -54,7 +53,7 @@ def provider_view(p: LLMProvider) -> dict[str, Any]:
     }
 
 
-def _check_base_url(url: str, settings: Settings) -> str:
+def _check_base_url(url: str) -> str:
     url = (url or "").strip().rstrip("/")
     if not url:
         return ""
@@ -114,7 +113,7 @@ def _apply(p: LLMProvider, data: dict[str, Any], settings: Settings) -> None:
             raise ValidationFailed.field("kind", f"choose one of {', '.join(PROVIDER_KINDS)}")
         p.kind = data["kind"]
     if "base_url" in data:
-        p.base_url = _check_base_url(data["base_url"] or "", settings)
+        p.base_url = _check_base_url(data["base_url"] or "")
         if p.base_url:
             _guard_host(p.base_url, settings)
     if "default_model" in data:

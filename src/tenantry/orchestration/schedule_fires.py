@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantry.core.config import Settings
-from tenantry.core.db import Database, as_utc, new_id, utcnow
+from tenantry.core.db import Database, as_utc, insert_for, new_id, utcnow
 from tenantry.core.errors import TenantryError
 from tenantry.orchestration import service as runs
 from tenantry.orchestration.models import Schedule, ScheduleFire
@@ -27,11 +27,7 @@ log = logging.getLogger("tenantry.schedules")
 
 def _insert_once(session: AsyncSession, values: dict[str, Any]):
     """INSERT … ON CONFLICT DO NOTHING on the idempotency key (SQLite and PostgreSQL)."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(ScheduleFire).values(id=new_id(), recorded_at=utcnow(), **values)
+    stmt = insert_for(session, ScheduleFire).values(id=new_id(), recorded_at=utcnow(), **values)
     return session.execute(stmt.on_conflict_do_nothing(index_elements=["schedule_id", "fire_time"]))
 
 

@@ -14,7 +14,8 @@ from tenantry.core.db import as_utc, utcnow
 from tenantry.core.errors import NotFound, ValidationFailed
 from tenantry.core.pagination import PageParams, paginate
 from tenantry.llm.pricing import usd
-from tenantry.prompts.models import Execution, Prompt, PromptSettings
+from tenantry.prompts.models import Execution, PromptSettings
+from tenantry.prompts.service import find_prompt
 
 STATUSES = ("succeeded", "failed")
 _PURGED: dict[str, float] = {}  # org id → when its old executions were last trimmed
@@ -89,14 +90,7 @@ def _start(value: datetime | date) -> datetime:
 async def prompt_id_of(session: AsyncSession, *, org_id: str, ref: str | None) -> str | None:
     if not ref:
         return None
-    found = await session.scalar(
-        sa.select(Prompt.id).where(
-            Prompt.org_id == org_id, sa.or_(Prompt.slug == ref, Prompt.id == ref)
-        )
-    )
-    if found is None:
-        raise NotFound(f"There is no prompt '{ref}' in this organization.")
-    return found
+    return (await find_prompt(session, org_id=org_id, ref=ref)).id
 
 
 async def list_executions(

@@ -89,10 +89,10 @@ async def list_part_versions(session: AsyncSession, *, part: PromptPart, params:
     return await paginate(session, stmt, params)
 
 
-async def latest_contents(session: AsyncSession, *, org_id: str) -> dict[str, str]:
-    """Every part's newest content: what a prompt saved now would include."""
+async def latest(session: AsyncSession, *, org_id: str) -> dict[str, tuple[int, str]]:
+    """Every part's newest version and content: what a prompt saved now would include."""
     rows = await session.execute(
-        sa.select(PromptPart.name, PartVersion.content)
+        sa.select(PromptPart.name, PromptPart.latest_version, PartVersion.content)
         .join(
             PartVersion,
             sa.and_(
@@ -102,24 +102,19 @@ async def latest_contents(session: AsyncSession, *, org_id: str) -> dict[str, st
         )
         .where(PromptPart.org_id == org_id)
     )
-    return {name: content for name, content in rows.all()}
+    return {name: (number, content) for name, number, content in rows.all()}
 
 
-async def latest_numbers(session: AsyncSession, *, org_id: str) -> dict[str, int]:
-    rows = await session.execute(
-        sa.select(PromptPart.name, PromptPart.latest_version).where(PromptPart.org_id == org_id)
-    )
-    return dict(rows.all())
+async def latest_contents(session: AsyncSession, *, org_id: str) -> dict[str, str]:
+    return {name: content for name, (_, content) in (await latest(session, org_id=org_id)).items()}
 
 
-async def pins_for(session: AsyncSession, *, org_id: str, spec) -> dict[str, int]:
+def pins(spec, latest_parts: dict[str, tuple[int, str]]) -> dict[str, int]:
     """The part versions a spec saved now pins: every part it includes, transitively."""
     from tenantry.prompts.sandbox import parts_used
 
-    contents = await latest_contents(session, org_id=org_id)
-    numbers = await latest_numbers(session, org_id=org_id)
-    used = parts_used(spec, contents.get)
-    return {name: numbers[name] for name in sorted(used) if name in numbers}
+    used = parts_used(spec, lambda name: latest_parts.get(name, (0, None))[1])
+    return {name: latest_parts[name][0] for name in sorted(used)}
 
 
 async def pinned_contents(

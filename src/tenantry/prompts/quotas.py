@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenantry.core.db import Database, utcnow
+from tenantry.core.db import Database, insert_for, utcnow
 from tenantry.core.errors import RateLimited, TenantryError, ValidationFailed
 from tenantry.llm.pricing import usd
 from tenantry.prompts.models import PromptSettings, QuotaReservation, QuotaUsage
@@ -149,13 +149,8 @@ async def usage(session: AsyncSession, *, org_id: str, now: datetime | None = No
 
 
 async def _ensure_row(session: AsyncSession, org_id: str, period: str) -> None:
-    dialect = session.bind.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     await session.execute(
-        insert(QuotaUsage)
+        insert_for(session, QuotaUsage)
         .values(
             org_id=org_id,
             period=period,

@@ -178,8 +178,9 @@ async def save(
 
     if len(message) > 500:
         raise ValidationFailed.field("message", "is longer than 500 characters")
-    latest_parts = await parts_service.latest_contents(session, org_id=ctx.org.id)
-    problems = [p for p in validate(spec, latest_parts) if p["severity"] == "error"]
+    latest_parts = await parts_service.latest(session, org_id=ctx.org.id)
+    contents = {name: content for name, (_, content) in latest_parts.items()}
+    problems = [p for p in validate(spec, contents) if p["severity"] == "error"]
     if problems:
         raise ValidationFailed(
             "; ".join(f"{p['where']}: {p['message']}" for p in problems),
@@ -189,7 +190,7 @@ async def save(
             ],
         )
     await lock_org(session, ctx.org.id)  # version numbers are handed out one at a time
-    pins = await parts_service.pins_for(session, org_id=ctx.org.id, spec=spec)
+    pins = parts_service.pins(spec, latest_parts)
     digest = version_hash(spec, pins)
     prompt = await session.scalar(
         sa.select(Prompt).where(Prompt.org_id == ctx.org.id, Prompt.slug == spec.id)
