@@ -19,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from starlette.datastructures import FormData
 
 from tenantry.core.errors import TenantryError, ValidationFailed
-from tenantry.core.http import event_stream, problem_response
+from tenantry.core.http import error_response, event_stream
 from tenantry.core.pagination import PageParams, make_page, page_params
 from tenantry.llm import service as llm
 from tenantry.prompts import execute, executions, quotas, rendering, service
@@ -75,13 +75,6 @@ def form_inputs(form: FormData) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationFailed.field("inputs", "must be a JSON object of name → value")
     return value
-
-
-def problem(exc: TenantryError):
-    """A refusal as problem-details JSON, for the page's scripts (values such as a quota's
-    reset time encoded like every API answer)."""
-    headers = {"Retry-After": str(exc.retry_after)} if getattr(exc, "retry_after", None) else {}
-    return problem_response(exc.status, jsonable_encoder(exc.problem()), headers)
 
 
 def parse_target(raw: str) -> tuple[str | None, int | None]:
@@ -370,7 +363,7 @@ async def execute_prompt(
         )
     except TenantryError as exc:
         await session.rollback()
-        return problem(exc)
+        return error_response(exc)
     return event_stream(
         execute.stream(db, settings, prepared),
         after=lambda: execute.release(
@@ -401,5 +394,5 @@ async def render_prompt(
         )
     except TenantryError as exc:
         await session.rollback()
-        return problem(exc)
+        return error_response(exc)
     return {"version": found.version, "label": found.label, "rendered": found.rendered.to_dict()}

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 
 from tenantry.core.errors import TenantryError, ValidationFailed
+from tenantry.core.http import error_response
 from tenantry.core.pagination import PageParams, make_page, page_params
 from tenantry.prompts import exec_pages, part_pages, parts, service, version_pages
 from tenantry.prompts.exec_pages import BASE, base, input_fields, label_choices, prompt_context
@@ -268,7 +269,7 @@ async def preview(
         known = await parts.latest_contents(session, org_id=ctx.org.id)
         rendered = await render_off_loop(settings, spec, inputs, known)
     except TenantryError as exc:
-        return exec_pages.problem(exc)
+        return error_response(exc)
     return {"rendered": rendered.to_dict()}
 
 
