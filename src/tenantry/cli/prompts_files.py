@@ -142,43 +142,17 @@ def parse_inputs(pairs: list[str] | None, inputs_json: str | None) -> dict[str, 
 # --- printing ----------------------------------------------------------------------------------
 
 
-def _template_line(text: str, where: str, line: int) -> int | None:
-    """The file line of line ``line`` of the template at ``where`` (``template`` or
-    ``messages[i].content``) in the YAML text, or None when it can't be placed."""
-    import re
-
-    import yaml
-
-    m = re.fullmatch(r"template|messages\[(\d+)\]\.content", where)
-    if not m:
-        return None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    path: list = ["template"] if m[1] is None else ["messages", int(m[1]), "content"]
-    for step in path:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
-            node = node.value[step] if step < len(node.value) else None
-        else:
-            node = None
-        if node is None:
-            return None
-    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
-    return node.start_mark.line + line + (1 if block else 0)
-
-
 def problem_line(where: str, p: dict[str, Any], text: str | None = None) -> str:
     """``file:line: field: message``; a template's own line is placed in the file when the
     YAML text is at hand (else it is shown as the template's line)."""
+    from tenantry.prompts.validate import template_line
+
     line, field_ = p.get("line"), p.get("where") or p.get("field") or ""
     location, inner = where, ""
     if line and p.get("kind") in (None, "yaml", "schema"):
         location = f"{where}:{line}"
     elif line:
-        placed = _template_line(text, field_, line) if text else None
+        placed = template_line(text, field_, line) if text else None
         location = f"{where}:{placed}" if placed else where
         inner = "" if placed else f" line {line}"
     severity = p.get("severity", "error")

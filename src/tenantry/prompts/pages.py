@@ -9,11 +9,8 @@ CSRF-checked like every page form, answered with JSON (the ``/api/v1`` routes ta
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any
 
-import yaml
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 
@@ -23,7 +20,7 @@ from tenantry.core.pagination import PageParams, make_page, page_params
 from tenantry.prompts import exec_pages, part_pages, parts, service, version_pages
 from tenantry.prompts.exec_pages import BASE, base, input_fields, label_choices, prompt_context
 from tenantry.prompts.spec import PromptSpec, dump_yaml, load_yaml
-from tenantry.prompts.validate import validate_yaml
+from tenantry.prompts.validate import document_lines, validate_yaml
 from tenantry.tenancy.context import OrgContext
 from tenantry.tenancy.deps import db_session, page_requires, settings_of
 from tenantry.tenancy.org_pages import org_render
@@ -60,50 +57,6 @@ messages:
     content: |
       {{ customer_name }} asks: {{ question }}
 """
-
-
-_PATH = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
-
-
-def _node_at(root: yaml.Node, where: str) -> tuple[yaml.Node | None, int | None]:
-    """The YAML node a problem's path (``messages[1].content``) names, and its key's line."""
-    node, line = root, None
-    for name, index in _PATH.findall(where):
-        if name and isinstance(node, yaml.MappingNode):
-            found = [(k, v) for k, v in node.value if getattr(k, "value", None) == name]
-            if not found:
-                return None, None
-            line, node = found[0][0].start_mark.line + 1, found[0][1]
-        elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
-            node = node.value[int(index)]
-            line = node.start_mark.line + 1
-        else:
-            return None, None
-    return node, line
-
-
-def document_lines(text: str, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Template problems count lines inside their template (or part); the editor marks lines
-    of the whole YAML, so they are moved there. YAML and schema problems already are."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return problems
-    out = []
-    for p in problems:
-        if p.get("kind") in ("yaml", "schema") or root is None:
-            out.append(p)
-            continue
-        node, key_line = _node_at(root, p.get("where") or "")
-        if node is None:  # in a part: its own line
-            part_line = f" (line {p['line']} of the part)" if p.get("line") else ""
-            out.append(p | {"line": None, "message": p["message"] + part_line})
-        elif p.get("line") and isinstance(node, yaml.ScalarNode):
-            block = 1 if node.style in ("|", ">") else 0  # the text starts below "key: |"
-            out.append(p | {"line": node.start_mark.line + block + p["line"]})
-        else:
-            out.append(p | {"line": key_line})
-    return out
 
 
 async def _refused(session, ctx: OrgContext, text: str, exc: TenantryError) -> list[dict]:

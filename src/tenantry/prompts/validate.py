@@ -6,8 +6,10 @@ as ``{severity, kind, where, line, message}`` so a UI can list them all at once.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import yaml
 from jinja2 import meta, nodes
 from jinja2.exceptions import TemplateSyntaxError
 
@@ -145,3 +147,65 @@ def validate_part(name: str, content: str, others: dict[str, str]) -> list[dict[
     checker.checked.add(name)
     checker.source(name, content, part=True, chain=(name,))
     return checker.problems
+
+
+# --- lines in the YAML document ------------------------------------------------------------
+
+
+_PATH = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
+
+
+def _node_at(root: yaml.Node, where: str) -> tuple[yaml.Node | None, int | None]:
+    """The YAML node a problem's path (``messages[1].content``) names, and its key's line."""
+    node, line = root, None
+    for name, index in _PATH.findall(where):
+        if name and isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if getattr(k, "value", None) == name]
+            if not found:
+                return None, None
+            line, node = found[0][0].start_mark.line + 1, found[0][1]
+        elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            node = node.value[int(index)]
+            line = node.start_mark.line + 1
+        else:
+            return None, None
+    return node, line
+
+
+def _scalar_line(node: yaml.ScalarNode, line: int) -> int:
+    block = 1 if node.style in ("|", ">") else 0  # the text starts below "key: |"
+    return node.start_mark.line + block + line
+
+
+def template_line(text: str, where: str, line: int) -> int | None:
+    """The line in the YAML text of line ``line`` of the template at ``where``
+    (``template``, ``messages[1].content``), or None when it can't be placed."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    node, _ = _node_at(root, where) if root is not None else (None, None)
+    return _scalar_line(node, line) if isinstance(node, yaml.ScalarNode) else None
+
+
+def document_lines(text: str, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Template problems count lines inside their template (or part); the editor marks lines
+    of the whole YAML, so they are moved there. YAML and schema problems already are."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return problems
+    out = []
+    for p in problems:
+        if p.get("kind") in ("yaml", "schema") or root is None:
+            out.append(p)
+            continue
+        node, key_line = _node_at(root, p.get("where") or "")
+        if node is None:  # in a part: its own line
+            part_line = f" (line {p['line']} of the part)" if p.get("line") else ""
+            out.append(p | {"line": None, "message": p["message"] + part_line})
+        elif p.get("line") and isinstance(node, yaml.ScalarNode):
+            out.append(p | {"line": _scalar_line(node, p["line"])})
+        else:
+            out.append(p | {"line": key_line})
+    return out
